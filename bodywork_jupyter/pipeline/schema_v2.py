@@ -1,0 +1,185 @@
+"""The ``bodywork.yaml`` 2.0 schema: a superset of Bodywork 1.1, written per stage.
+
+The field descriptions here are the reference documentation: ``bodywork schema``
+and ``docs/reference/bodywork-yaml-2.0.md`` are generated from them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema
+
+from bodywork_jupyter.pipeline.schema_v1 import LogLevel
+
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
+DURATION_PATTERN = r"^(\d+(\.\d+)?h)?(\d+(\.\d+)?m)?(\d+(\.\d+)?s)?$"
+
+
+def parse_duration(value: float | str) -> float:
+    """Seconds from a number of seconds or a string such as '90s', '10m' or '1h30m'."""
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not a duration - write a number of seconds, e.g. 600")
+        if value < 0:
+            raise ValueError("a duration cannot be negative - write 0 or more seconds")
+        return float(value)
+    match = _DURATION.match(value)
+    if not value.strip() or match is None or not any(match.groups()):
+        raise ValueError(
+            f"'{value}' is not a duration - write seconds (600) or a string like '90s', '10m', '1h30m'"
+        )
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _check_cron(value: str) -> str:
+    from croniter import croniter
+
+    if not croniter.is_valid(value):
+        raise ValueError(
+            f"'{value}' is not a cron expression - use five fields, e.g. '0 3 * * *' (03:00 daily)"
+        )
+    return value
+
+
+Duration = Annotated[
+    # the pattern is for the JSON Schema only: parse_duration gives the readable error
+    float | Annotated[str, WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN})],
+    AfterValidator(parse_duration),
+    Field(description="Seconds, or a string like '90s', '10m', '1h30m'."),
+]
+Cron = Annotated[str, AfterValidator(_check_cron)]
+EnvValue = str | int | float | bool
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ResourcesV2(_Strict):
+    """Compute resources for each replica or attempt of a stage."""
+
+    cpu_request: float | None = Field(None, ge=0, description="CPU cores requested, e.g. 0.5.")
+    cpu_limit: float | None = Field(None, gt=0, description="CPU cores the stage may not exceed.")
+    memory_request_mb: int | None = Field(None, ge=0, description="Memory requested, in MB.")
+    memory_limit_mb: int | None = Field(None, gt=0, description="Memory limit, in MB.")
+    gpu: int = Field(0, ge=0, description="Number of GPUs (nvidia.com/gpu) to request.")
+
+
+class RetriesV2(_Strict):
+    """How often, and how patiently, a failed batch stage is tried again."""
+
+    count: int = Field(0, ge=0, description="Attempts after the first one fails.")
+    backoff: Duration = Field(10.0, description="Wait before the first retry.")
+    backoff_factor: float = Field(2.0, ge=1, description="Each wait is this much longer.")
+    max_backoff: Duration = Field(300.0, description="The longest wait between attempts.")
+
+
+class SecretRefV2(_Strict):
+    """One key of a named secret, injected as an environment variable."""
+
+    secret: str = Field(description="The secret's name (in the pipeline's secrets group).")
+    key: str | None = Field(None, description="The key in the secret; default: the variable name.")
+
+
+class ServiceV2(_Strict):
+    """A long-running stage that serves HTTP."""
+
+    port: int = Field(8000, ge=1, le=65535, description="The port the service listens on.")
+    replicas: int = Field(1, ge=0, description="Copies of the service behind one address.")
+    readiness_path: str | None = Field(
+        None,
+        pattern=r"^/",
+        description=(
+            "HTTP path that answers 2xx once the service is ready. Default: the runner's "
+            "/healthz for a notebook service; a TCP check of `port` for a module that "
+            "starts its own server."
+        ),
+    )
+    ingress: bool = Field(False, description="Expose the service outside the cluster.")
+    predict_function: str = Field(
+        "predict",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description=(
+            "For a notebook that defines no `app`: the function served as POST /predict "
+            "(JSON in, JSON out)."
+        ),
+    )
+
+
+class StageV2(_Strict):
+    """One stage: a notebook or Python module run as a batch job or served."""
+
+    path: str = Field(
+        pattern=r".+\.(py|ipynb)$",
+        description="The notebook (.ipynb) or module (.py), relative to bodywork.yaml's folder.",
+    )
+    kind: Literal["batch", "service"] | None = Field(
+        None, description="'batch' (runs to completion) or 'service'; default from `service`."
+    )
+    depends_on: list[str] = Field(
+        default_factory=list, description="Stages that must succeed before this one starts."
+    )
+    parameters: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="Values for the notebook's papermill `parameters` cell (typed YAML values).",
+    )
+    args: list[str] = Field(default_factory=list, description="Command-line arguments (.py).")
+    env: dict[str, EnvValue] = Field(default_factory=dict, description="Environment variables.")
+    secrets: dict[str, str | SecretRefV2] = Field(
+        default_factory=dict,
+        description=(
+            "ENV_VAR: secret-name (the key is ENV_VAR, as in Bodywork), or "
+            "ENV_VAR: {secret: name, key: key}."
+        ),
+    )
+    requirements: list[str] | str = Field(
+        default_factory=list,
+        description="Packages to install: a list of requirement lines, or a requirements file.",
+    )
+    image: str | None = Field(None, description="The image for this stage; default: pipeline's.")
+    resources: ResourcesV2 = Field(default_factory=ResourcesV2)
+    timeout: Duration | None = Field(
+        None,
+        description=(
+            "Batch: the longest one attempt may run. Service: the longest it may take to be "
+            "ready."
+        ),
+    )
+    retries: int | RetriesV2 = Field(
+        0, description="Retries of a failed batch stage: a count, or a policy with backoff."
+    )
+    service: ServiceV2 | None = Field(None, description="Makes the stage a service.")
+
+
+class PipelineV2(_Strict):
+    """Settings for the whole pipeline."""
+
+    name: str = Field(
+        pattern=r"^[a-zA-Z0-9.-]+$", description="Labels every resource of the pipeline."
+    )
+    image: str | None = Field(None, description="The stage image; default: bodywork-jupyter's.")
+    namespace: str | None = Field(None, description="The Kubernetes namespace to deploy to.")
+    secrets_group: str | None = Field(None, description="The group stage secrets are read from.")
+    schedule: Cron | None = Field(None, description="Run the pipeline on a cron schedule.")
+    run_on_failure: str | None = Field(
+        None, description="A batch stage run (outside the DAG) when a run fails."
+    )
+    log_level: LogLevel = Field("INFO", description="Log level of the runner.")
+
+
+class FileV2(_Strict):
+    """A bodywork.yaml, version 2.0."""
+
+    model_config = ConfigDict(title="bodywork.yaml 2.0")
+
+    version: Literal["2.0"]
+    pipeline: PipelineV2
+    stages: dict[str, StageV2] = Field(description="The stages, by name.")
+
+
+#: Top-level sections of a 2.0 file that must be present.
+SECTIONS_V2 = ("version", "pipeline", "stages")

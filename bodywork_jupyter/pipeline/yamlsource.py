@@ -1,0 +1,174 @@
+"""Safe YAML loading that remembers where every key came from.
+
+PyYAML's safe loader refuses Python tags. On top of it we add what a config
+loader needs: the line of every key (so problems can say ``FILE:LINE``),
+duplicate-key detection (YAML silently keeps the last one), and a bound on how
+far aliases may expand (a "billion laughs" document is refused before anything
+walks it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from bodywork_jupyter.pipeline.problems import Problem
+
+Path_ = tuple[str | int, ...]
+
+#: Largest number of nodes a document may expand to once aliases are resolved.
+MAX_EXPANDED_NODES = 200_000
+
+_Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass
+class YamlDocument:
+    """A parsed document plus the line (1-based) of every key and sequence item."""
+
+    file: str
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line_of(self, path: Path_) -> int:
+        """The line of ``path``, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), 1)
+
+
+def load_yaml(text: str, file: str) -> tuple[YamlDocument, list[Problem]]:
+    """Parse ``text``; problems are returned, never raised."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return YamlDocument(file, None, {(): 1}), []
+        problems = _check_expansion(node, file)
+        if problems:
+            return YamlDocument(file, None, {(): 1}), problems
+        doc = YamlDocument(file, loader.construct_document(node))
+        _record_lines(node, (), doc.lines, problems, file)
+        return doc, problems
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        what = exc.problem or "invalid YAML"
+        if "constructor" in what or "tag" in what:
+            hint = "remove the tag: bodywork.yaml holds plain YAML only (no Python objects)"
+        else:
+            hint = "fix the YAML syntax (check indentation, colons and quotes)"
+        return YamlDocument(file, None), [Problem(file, line, "", f"not valid YAML: {what}", hint)]
+    except yaml.YAMLError as exc:  # errors without a position, e.g. a bad stream
+        return YamlDocument(file, None), [
+            Problem(file, 1, "", f"not valid YAML: {exc}", "save the file as UTF-8 text")
+        ]
+    except RecursionError:
+        return YamlDocument(file, None), [
+            Problem(file, 1, "", "the YAML is nested too deeply", "flatten the document")
+        ]
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(root: yaml.Node, file: str) -> list[Problem]:
+    """Count the nodes the document expands to, sharing work between aliased nodes."""
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in in_progress:
+            raise _Recursive(node)
+        in_progress.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > MAX_EXPANDED_NODES:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item)
+                if total > MAX_EXPANDED_NODES:
+                    break
+        in_progress.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        if size(root) > MAX_EXPANDED_NODES:
+            return [
+                Problem(
+                    file,
+                    root.start_mark.line + 1,
+                    "",
+                    f"the document expands to more than {MAX_EXPANDED_NODES} values "
+                    "through aliases (an alias bomb?)",
+                    "write the values out instead of nesting anchors and aliases",
+                )
+            ]
+    except _Recursive as rec:
+        return [
+            Problem(
+                file,
+                rec.node.start_mark.line + 1,
+                "",
+                "an alias refers to the value that contains it (a recursive structure)",
+                "remove the recursive alias",
+            )
+        ]
+    except RecursionError:
+        return [Problem(file, 1, "", "the YAML is nested too deeply", "flatten the document")]
+    return []
+
+
+class _Recursive(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
+
+def _key_of(node: yaml.Node) -> str | int:
+    return str(node.value) if isinstance(node, yaml.ScalarNode) else f"<{node.tag}>"
+
+
+def _record_lines(
+    node: yaml.Node,
+    path: Path_,
+    lines: dict[Path_, int],
+    problems: list[Problem],
+    file: str,
+) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str | int, int] = {}
+        for key_node, value_node in node.value:
+            key = _key_of(key_node)
+            line = key_node.start_mark.line + 1
+            if key in seen and key_node.value != "<<":
+                dotted = ".".join(str(p) for p in (*path, key))
+                problems.append(
+                    Problem(
+                        file,
+                        line,
+                        dotted,
+                        f"duplicate key (first given on line {seen[key]})",
+                        "keep one of them: YAML would silently use the last",
+                    )
+                )
+                continue
+            seen[key] = line
+            lines[(*path, key)] = line
+            _record_lines(value_node, (*path, key), lines, problems, file)
+            # keep the key's own line for the path, not the value's
+            lines[(*path, key)] = line
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record_lines(item, (*path, index), lines, problems, file)
