@@ -141,7 +141,9 @@ class StageV2(_Strict):
         description="Packages to install: a list of requirement lines, or a requirements file.",
     )
     image: str | None = Field(None, description="The image for this stage; default: pipeline's.")
-    resources: ResourcesV2 = Field(default_factory=ResourcesV2)
+    resources: ResourcesV2 = Field(
+        default_factory=ResourcesV2, description="CPU, memory and GPU requests and limits."
+    )
     timeout: Duration | None = Field(
         None,
         description=(

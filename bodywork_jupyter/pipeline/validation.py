@@ -78,7 +78,7 @@ def _to_problems(
         line = doc.line_of(full if known else full[:-1])
         message, hint = _describe(err, model, path, prefix)
         if full in merged:
-            messages, first_hint, first_line = merged[full]
+            messages = merged[full][0]
             if message not in messages:
                 messages.append(message)
             continue

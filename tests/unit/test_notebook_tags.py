@@ -22,7 +22,7 @@ def make_notebook(path: Path, params: str = "alpha = 0.5\n", outputs: bool = Tru
     if outputs:
         body.outputs = [nbformat.v4.new_output("stream", name="stdout", text="0.5\n")]
         body.execution_count = 2
-    nb.cells = [nbformat.v4.new_markdown_cell("# Title – ünïcode"), cell, body]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title: ünïcode"), cell, body]
     nbformat.write(nb, path)
     return path
 
