@@ -114,9 +114,9 @@ def _type_name(annotation: Any) -> str:
         return f"mapping to {_type_name(args[1])}"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "mapping"
-    names = {str: "text", int: "integer", float: "number", bool: "boolean"}
-    if annotation in names:
-        return names[annotation]
+    plain: dict[Any, str] = {str: "text", int: "integer", float: "number", bool: "boolean"}
+    if annotation in plain:
+        return plain[annotation]
     return "JSON value" if "JsonValue" in str(annotation) else str(annotation)
 
 
