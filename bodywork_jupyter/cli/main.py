@@ -56,14 +56,12 @@ def validate(path: Path, as_json: bool) -> None:
             kinds = [s.kind for s in pipe.stages.values()]
             output.ok(
                 f"{_shown(result.config_file)} is valid (version {pipe.source_version}): "
-                f"pipeline '{pipe.name}', {len(kinds)} stages "
-                f"({kinds.count('batch')} batch, {kinds.count('service')} service)"
+                f"pipeline '{pipe.name}', {_count(len(kinds), 'stage')} "
+                f"({kinds.count('batch')} batch, {_count(kinds.count('service'), 'service')})"
             )
         else:
-            count = len(result.errors)
             output.echo(
-                output.style(f"{count} problem{'s' if count != 1 else ''} found", fg="red"),
-                err=True,
+                output.style(f"{_count(len(result.errors), 'problem')} found", fg="red"), err=True
             )
     sys.exit(0 if not result.errors else 2)
 
@@ -165,6 +163,10 @@ def _summary(pipeline: Any) -> dict[str, Any]:
         },
         "run_on_failure": pipeline.run_on_failure,
     }
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _shown(path: Path) -> str:

@@ -29,8 +29,9 @@ def run_tag(stage_file: Path, **options: Any) -> None:
         raise BadInputError(f"{stage_file}: not tagged yet - give the stage name with --stage NAME")
     if options.get("params") and stage_file.suffix == ".ipynb":
         known = {p.name for p in notebook.parameters(stage_file)}
-        for name in tag.get("parameters", {}):
-            if name not in known:
+        given = {item.partition("=")[0].strip() for item in options["params"]}
+        for name in sorted(given - known):
+            if name:
                 output.echo(
                     f"warning: '{name}' is not in {stage_file}'s parameters cell; "
                     "papermill will still set it",
@@ -49,6 +50,12 @@ def build_tag(current: dict[str, Any], options: dict[str, Any]) -> dict[str, Any
     if options.get("stage_name"):
         tag["stage"] = options["stage_name"]
     service = dict(tag.get("service") or {})
+    service_options = [f"--{k}" for k in ("port", "replicas") if options.get(k) is not None]
+    if options.get("kind") == "batch" and service_options:
+        raise BadInputError(
+            f"{' and '.join(service_options)} only make sense for a service"
+            " - drop --batch or use --service"
+        )
     if options.get("kind") == "batch":
         tag["kind"] = "batch"
         tag.pop("service", None)

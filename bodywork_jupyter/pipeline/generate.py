@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ def generate(folder: Path, name: str | None = None) -> GenerateResult:
     doc = _load_existing(yaml, old_text, config) if old_text else None
     notices: list[str] = []
     if doc is None:
-        doc = _new_document(name or dag.k8s_name(folder.name) or "pipeline")
+        doc = _new_document(name or pipeline_name(folder.name))
     stages = doc.get("stages")
     if not isinstance(stages, CommentedMap):
         stages = doc["stages"] = CommentedMap()
@@ -82,6 +83,11 @@ def write(result: GenerateResult) -> None:
     from bodywork_jupyter.pipeline.files import atomic_write
 
     atomic_write(result.config_file, result.new_text)
+
+
+def pipeline_name(folder_name: str) -> str:
+    """A valid pipeline name from a folder's name ('My Project!' -> 'my-project')."""
+    return re.sub(r"[^a-z0-9.-]+", "-", folder_name.lower()).strip("-.") or "pipeline"
 
 
 def _yaml() -> YAML:
@@ -110,7 +116,7 @@ def _load_existing(yaml: YAML, text: str, config: Path) -> CommentedMap:
             "run 'bodywork validate' to see where, fix it, then generate again"
         ) from None
     if doc is None:
-        return _new_document(dag.k8s_name(config.parent.name))
+        return _new_document(pipeline_name(config.parent.name))
     if not isinstance(doc, CommentedMap):
         raise BadInputError(f"{config}: expected a mapping of sections - fix or remove the file")
     version = str(doc.get("version", ""))
@@ -148,7 +154,8 @@ def _merge(
             stages[item.stage] = entry
             notices.append(f"added stage '{item.stage}' ({item.path})")
         desired = ordered({"path": item.path, **item.fields})
-        for key in OWNED_FIELDS:
+        owned = [*OWNED_FIELDS, "service"] if desired.get("kind") == "batch" else OWNED_FIELDS
+        for key in owned:
             if key not in desired and key in entry:
                 del entry[key]
         _update(entry, desired)
@@ -160,6 +167,11 @@ def _merge(
         if not (folder / path).exists():
             del stages[key]
             notices.append(f"removed stage '{key}': {path} no longer exists")
+        else:
+            notices.append(
+                f"kept stage '{key}': {path} has no tag, so the entry is yours "
+                "(delete it from bodywork.yaml if it should go)"
+            )
 
 
 def _update(target: CommentedMap, desired: dict[str, Any]) -> None:

@@ -270,6 +270,7 @@ class _Checker:
         kinds: Mapping[str, str],
         run_on_failure: str | None,
         dag_path: Path_ | None,
+        defined: Iterable[str],
     ) -> None:
         cycle = dag.find_cycle(deps)
         if cycle:
@@ -278,6 +279,8 @@ class _Checker:
         if run_on_failure is None:
             return
         where_rof: Path_ = ("pipeline", "run_on_failure")
+        if run_on_failure in defined and run_on_failure not in kinds:
+            return  # the stage is defined but invalid: its own problems say why
         if run_on_failure not in kinds:
             self.error(
                 where_rof,
@@ -341,7 +344,7 @@ class _Checker:
                 )
         kinds = {n: ("batch" if s.batch else "service") for n, s in stages.items()}
         deps = dag.steps_to_dependencies(steps)
-        self.check_graph(deps, kinds, run_on_failure, dag_path)
+        self.check_graph(deps, kinds, run_on_failure, dag_path, raw_stages)
 
         paths = self.check_stage_files(raw_stages, "executable_module_path", "module")
         if pipe is None or log is None:
@@ -420,7 +423,7 @@ class _Checker:
                     )
                 continue
             deps[name] = tuple(d for d in dict.fromkeys(stage.depends_on) if d != name)
-        self.check_graph(deps, kinds, run_on_failure, None)
+        self.check_graph(deps, kinds, run_on_failure, None, raw_stages)
 
         paths = self.check_stage_files(raw_stages, "path", "stage file")
         requirement_files: dict[str, str] = {}

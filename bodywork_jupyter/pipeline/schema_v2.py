@@ -151,7 +151,7 @@ class StageV2(_Strict):
             "ready."
         ),
     )
-    retries: int | RetriesV2 = Field(
+    retries: Annotated[int, Field(ge=0)] | RetriesV2 = Field(
         0, description="Retries of a failed batch stage: a count, or a policy with backoff."
     )
     service: ServiceV2 | None = Field(None, description="Makes the stage a service.")

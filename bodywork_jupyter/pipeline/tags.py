@@ -47,6 +47,16 @@ def check_tag(data: Any, file: str, where: tuple[str, ...]) -> list[Problem]:
     # line 0: a tag lives in JSON or a comment block, where a line number helps nobody
     doc = YamlDocument(file, data, {(): 0})
     validate_section(StageTag, data, where, doc, problems)
+    if isinstance(data, dict) and data.get("kind") == "batch" and "service" in data:
+        problems.append(
+            Problem(
+                file,
+                0,
+                ".".join((*where, "service")),
+                "a batch stage cannot have a 'service' section",
+                "remove 'service' or make the stage a service (kind: service)",
+            )
+        )
     return problems
 
 

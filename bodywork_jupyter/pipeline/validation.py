@@ -70,10 +70,15 @@ def _to_problems(
     # For a union such as ``int | Model`` given a mapping, pydantic reports both "not an
     # int" and the model's own errors below it; the deeper errors are the useful ones.
     deeper = {(*prefix, *path[:n]) for _, path, _ in located for n in range(len(path))}
+    # Likewise a value of the right type for one branch that breaks its bounds (-2 for
+    # ``int >= 0 | Model``): the bound is the useful message, not "expected a mapping".
+    constrained = {
+        (*prefix, *path) for err, path, _ in located if err["type"] not in _TYPE_WORDS
+    }
     merged: dict[Path_, tuple[list[str], str, int]] = {}
     for err, path, known in located:
         full = (*prefix, *path)
-        if err["type"] in _TYPE_WORDS and full in deeper:
+        if err["type"] in _TYPE_WORDS and (full in deeper or full in constrained):
             continue
         line = doc.line_of(full if known else full[:-1])
         message, hint = _describe(err, model, path, prefix)
@@ -150,6 +155,8 @@ def _describe(
         return f"{message}, got {_short(err['input'])}", hint
     if kind in _BOUND_WORDS:
         bound = err.get("ctx", {}).get(_BOUND_WORDS[kind][0])
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
         message, hint = _BOUND_WORDS[kind][1:]
         return f"{message} {bound}, got {_short(err['input'])}", hint.format(bound)
     if kind == "literal_error":

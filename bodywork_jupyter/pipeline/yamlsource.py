@@ -59,7 +59,15 @@ def load_yaml(text: str, file: str) -> tuple[YamlDocument, list[Problem]]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         what = exc.problem or "invalid YAML"
-        if "constructor" in what or "tag" in what:
+        context = exc.context_mark
+        opened = exc.context and ("flow" in exc.context or "quoted" in exc.context)
+        if opened and context is not None and context.line + 1 != line:
+            # e.g. an unclosed '[': say where it was opened, not only where it was noticed
+            what += f" ({exc.context} started on line {context.line + 1})"
+        if what.startswith("but found another document"):
+            what = "a second YAML document (after '---')"
+            hint = "keep one document: bodywork.yaml holds one pipeline"
+        elif "constructor" in what or "tag" in what:
             hint = "remove the tag: bodywork.yaml holds plain YAML only (no Python objects)"
         else:
             hint = "fix the YAML syntax (check indentation, colons and quotes)"

@@ -158,3 +158,10 @@ def test_reference_doc_is_current() -> None:
     assert path.read_text(encoding="utf-8") == render(), (
         "docs/reference/bodywork-yaml-2.0.md is stale: run the tests with REGEN_GOLDEN=1"
     )
+
+
+def test_tag_refuses_service_options_on_a_batch_stage(tmp_path: Path) -> None:
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "a.ipynb")
+    result = bodywork("tag", tmp_path / "a.ipynb", "--stage", "a", "--batch", "--port", "80")
+    assert result.returncode == 2
+    assert "--port only make sense for a service - drop --batch or use --service" in result.stderr

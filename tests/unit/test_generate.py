@@ -150,3 +150,27 @@ def test_bad_tags_are_problems_with_the_file_named(project: Path) -> None:
     assert [p.render() for p in result.problems] == [
         "bad.ipynb: metadata.bodywork.kindd: unknown key - did you mean 'kind'?"
     ]
+
+
+def test_a_service_turned_batch_loses_its_service_section(project: Path) -> None:
+    run(project)
+    pymodule.write_tag(project / "serve.py", {"stage": "serve", "kind": "batch", "depends_on": ["train"]})
+    run(project)
+    stage = load_pipeline(project).stages["serve"]
+    assert (stage.kind, stage.service) == ("batch", None)
+
+
+def test_untagged_files_keep_their_entry_with_a_notice(project: Path) -> None:
+    run(project)
+    notebook.write_tag(project / "prepare.ipynb", None)
+    result = generate(project)
+    assert any(n.startswith("kept stage 'prepare': prepare.ipynb has no tag") for n in result.notices)
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"), [("My Project!", "my-project"), ("data_v2", "data-v2"), ("___", "pipeline")]
+)
+def test_pipeline_name_from_any_folder_name(folder: str, name: str) -> None:
+    from bodywork_jupyter.pipeline.generate import pipeline_name
+
+    assert pipeline_name(folder) == name
