@@ -80,7 +80,9 @@ def check(path: str | os.PathLike[str]) -> CheckResult:
             if config.name in CONFIG_NAMES
             else "check the path"
         )
-        return CheckResult(config, None, [Problem(_display(where), 0, "", "no bodywork.yaml found", hint)])
+        return CheckResult(
+            config, None, [Problem(_display(where), 0, "", "no bodywork.yaml found", hint)]
+        )
     try:
         text = config.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -101,9 +103,7 @@ def check_text(text: str, config: Path, shown: str | None = None) -> CheckResult
     shown = shown or _display(config)
     doc, problems = load_yaml(text, shown)
     if doc.data is None and not problems:
-        problems.append(
-            Problem(shown, 1, "", "the file is empty", "start with 'version: \"2.0\"'")
-        )
+        problems.append(Problem(shown, 1, "", "the file is empty", "start with 'version: \"2.0\"'"))
     if problems and doc.data is None:
         return CheckResult(config, None, problems)
     if not isinstance(doc.data, dict):
@@ -145,7 +145,7 @@ def _version(doc: YamlDocument, problems: list[Problem]) -> str | None:
                 1,
                 "version",
                 "is required",
-                "add 'version: \"2.0\"' (or \"1.1\" for a Bodywork file) at the top",
+                'add \'version: "2.0"\' (or "1.1" for a Bodywork file) at the top',
             )
         )
         return None
@@ -181,7 +181,9 @@ class _Checker:
 
     def warn(self, path: Path_, message: str, hint: str) -> None:
         self.problems.append(
-            Problem(self.doc.file, self.doc.line_of(path), dotted_path(path), message, hint, "warning")
+            Problem(
+                self.doc.file, self.doc.line_of(path), dotted_path(path), message, hint, "warning"
+            )
         )
 
     # -- shared ------------------------------------------------------------------------------
@@ -227,7 +229,9 @@ class _Checker:
     def check_file(self, path: Path_, relative: str, what: str = "file") -> str | None:
         """A project file named in the config: inside the project folder, and present."""
         if Path(relative).is_absolute() or relative.startswith("~"):
-            self.error(path, f"'{relative}' is an absolute path", "write it relative to bodywork.yaml")
+            self.error(
+                path, f"'{relative}' is an absolute path", "write it relative to bodywork.yaml"
+            )
             return None
         target = self.root / relative
         resolved = target.resolve()
@@ -298,7 +302,13 @@ class _Checker:
 
     def check_v1(self) -> Pipeline | None:
         data = self.sections(SECTIONS_V1)
-        pipe = validate_section(PipelineV1, data.get("pipeline"), ("pipeline",), self.doc, self.problems) if "pipeline" in data else None
+        pipe = (
+            validate_section(
+                PipelineV1, data.get("pipeline"), ("pipeline",), self.doc, self.problems
+            )
+            if "pipeline" in data
+            else None
+        )
         log = (
             validate_section(LoggingV1, data["logging"], ("logging",), self.doc, self.problems)
             if "logging" in data
@@ -325,7 +335,8 @@ class _Checker:
                 self.error(
                     dag_path,
                     f"stage '{name}' is in the DAG but not defined under 'stages'",
-                    did_you_mean(name, raw_stages) or f"add a '{name}:' stage or remove it from the DAG",
+                    did_you_mean(name, raw_stages)
+                    or f"add a '{name}:' stage or remove it from the DAG",
                 )
         run_on_failure = raw_pipe.get("run_on_failure") if isinstance(raw_pipe, dict) else None
         run_on_failure = run_on_failure if isinstance(run_on_failure, str) else None
@@ -369,7 +380,13 @@ class _Checker:
 
     def check_v2(self) -> Pipeline | None:
         data = self.sections(SECTIONS_V2)
-        pipe = validate_section(PipelineV2, data.get("pipeline"), ("pipeline",), self.doc, self.problems) if "pipeline" in data else None
+        pipe = (
+            validate_section(
+                PipelineV2, data.get("pipeline"), ("pipeline",), self.doc, self.problems
+            )
+            if "pipeline" in data
+            else None
+        )
         raw_stages = self.stage_mapping(data)
         stages: dict[str, StageV2] = {}
         for name, raw in raw_stages.items():
@@ -387,8 +404,10 @@ class _Checker:
                     "a batch stage cannot have a 'service' section",
                     "remove 'service:' or set 'kind: service'",
                 )
-            if kind == "service" and not isinstance(stage.retries, int | type(None)):
-                self.warn(("stages", name, "retries"), "retries apply to batch stages only", "remove it")
+            if kind == "service" and "retries" in (raw_stages[name] or {}):
+                self.warn(
+                    ("stages", name, "retries"), "retries apply to batch stages only", "remove it"
+                )
             kinds[name] = kind
 
         run_on_failure = pipe.run_on_failure if pipe else None
@@ -548,7 +567,6 @@ def _env_text(value: str | int | float | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
 
 
 def _nearby_files(target: Path) -> list[str]:

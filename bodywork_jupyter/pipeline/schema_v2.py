@@ -14,7 +14,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, Wi
 
 from bodywork_jupyter.pipeline.schema_v1 import LogLevel
 
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
+_DURATION = re.compile(
+    r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$"
+)
 DURATION_PATTERN = r"^(\d+(\.\d+)?h)?(\d+(\.\d+)?m)?(\d+(\.\d+)?s)?$"
 
 
@@ -29,7 +31,8 @@ def parse_duration(value: float | str) -> float:
     match = _DURATION.match(value)
     if not value.strip() or match is None or not any(match.groups()):
         raise ValueError(
-            f"'{value}' is not a duration - write seconds (600) or a string like '90s', '10m', '1h30m'"
+            f"'{value}' is not a duration - "
+            "write seconds (600) or a string like '90s', '10m', '1h30m'"
         )
     hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
     return hours * 3600 + minutes * 60 + seconds
@@ -147,8 +150,7 @@ class StageV2(_Strict):
     timeout: Duration | None = Field(
         None,
         description=(
-            "Batch: the longest one attempt may run. Service: the longest it may take to be "
-            "ready."
+            "Batch: the longest one attempt may run. Service: the longest it may take to be ready."
         ),
     )
     retries: Annotated[int, Field(ge=0)] | RetriesV2 = Field(

@@ -36,7 +36,10 @@ _BOUND_WORDS = {
 }
 
 _PATTERN_WORDS = {
-    "executable_module_path": ("must name a .py or .ipynb file", "point it at a module or notebook"),
+    "executable_module_path": (
+        "must name a .py or .ipynb file",
+        "point it at a module or notebook",
+    ),
     "path": ("must name a .py or .ipynb file", "point it at a module or notebook"),
     "name": (
         "may only hold letters, digits, '-' and '.'",
@@ -72,9 +75,7 @@ def _to_problems(
     deeper = {(*prefix, *path[:n]) for _, path, _ in located for n in range(len(path))}
     # Likewise a value of the right type for one branch that breaks its bounds (-2 for
     # ``int >= 0 | Model``): the bound is the useful message, not "expected a mapping".
-    constrained = {
-        (*prefix, *path) for err, path, _ in located if err["type"] not in _TYPE_WORDS
-    }
+    constrained = {(*prefix, *path) for err, path, _ in located if err["type"] not in _TYPE_WORDS}
     merged: dict[Path_, tuple[list[str], str, int]] = {}
     for err, path, known in located:
         full = (*prefix, *path)
@@ -103,7 +104,6 @@ def _join(messages: list[str]) -> str:
     if all(m.startswith("expected ") for m in messages) and len(got) == 1:
         return "expected " + " or ".join(dict.fromkeys(heads)) + f", got {got.pop()}"
     return "; ".join(messages)
-
 
 
 def _real_path(data: Any, loc: tuple[int | str, ...], missing: bool) -> tuple[Path_, bool]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.corpus import BrokenCase, broken_cases
 from tests.golden import assert_golden
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,3 +166,12 @@ def test_tag_refuses_service_options_on_a_batch_stage(tmp_path: Path) -> None:
     result = bodywork("tag", tmp_path / "a.ipynb", "--stage", "a", "--batch", "--port", "80")
     assert result.returncode == 2
     assert "--port only make sense for a service - drop --batch or use --service" in result.stderr
+
+
+@pytest.mark.parametrize("case", broken_cases(), ids=str)
+def test_every_broken_config_exits_2_naming_its_field(case: BrokenCase) -> None:
+    result = bodywork("validate", case.folder)
+    assert result.returncode == 2, result.stdout
+    no_traceback(result)
+    where = f"bodywork.yaml:{case.line}: " + (f"{case.field}: " if case.field else "")
+    assert where in result.stdout, result.stdout

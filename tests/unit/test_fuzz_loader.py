@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ def assert_well_formed(result: CheckResult, text: str) -> None:
     for problem in result.problems:
         assert problem.severity in ("error", "warning")
         assert problem.message
+        assert problem.hint, f"no way to fix it: {problem.render()}"
         assert 0 < problem.line <= last_line, problem
         rendered = problem.render()
         assert rendered.startswith(f"{problem.file}:{problem.line}: ")
@@ -81,7 +83,7 @@ def test_find_cycle_returns_a_real_cycle(graph: dict[str, list[str]]) -> None:
         return
     assert cycle[0] == cycle[-1] and len(cycle) >= 2
     # graphlib lists each stage before the ones that depend on it
-    for earlier, later in zip(cycle, cycle[1:], strict=False):
+    for earlier, later in itertools.pairwise(cycle):
         assert earlier in graph.get(later, [])
 
 
@@ -127,7 +129,7 @@ def test_random_sections_give_a_check_result(data: dict[str, Any]) -> None:
     assert_well_formed(check_text(text, CONFIG), text)
 
 
-yaml_alphabet = st.sampled_from(list("ab:- \n\t'\"[]{}&*!#|>,?%@`0.") + ["version: ", "  "])
+yaml_alphabet = st.sampled_from([*"ab:- \n\t'\"[]{}&*!#|>,?%@`0.", "version: ", "  "])
 
 
 @_settings
@@ -305,6 +307,39 @@ def test_load_pipeline_raises_only_config_error(config: dict[str, Any]) -> None:
         assert exc.exit_code == 2
     else:
         assert set(pipeline.stages) <= set(config["stages"])
+
+
+@st.composite
+def edited_texts(draw: st.DrawFn) -> str:
+    """A valid file, edited as a person might: lines dropped, doubled, re-indented, typed in."""
+    base = draw(st.sampled_from([VALID_V1, VALID_V2]))
+    lines = yaml.safe_dump(base, sort_keys=False).splitlines()
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        index = draw(st.integers(min_value=0, max_value=len(lines) - 1))
+        action = draw(st.sampled_from(["drop", "double", "indent", "dedent", "type", "cut"]))
+        line = lines[index]
+        if action == "drop":
+            del lines[index]
+        elif action == "double":
+            lines.insert(index, line)
+        elif action == "indent":
+            lines[index] = " " * draw(st.integers(1, 4)) + line
+        elif action == "dedent":
+            lines[index] = line[draw(st.integers(1, 4)) :]
+        elif action == "type":
+            at = draw(st.integers(min_value=0, max_value=len(line)))
+            lines[index] = line[:at] + draw(yaml_alphabet) + line[at:]
+        else:
+            lines[index] = line[: draw(st.integers(min_value=0, max_value=len(line)))]
+        if not lines:
+            break
+    return "\n".join(lines) + "\n"
+
+
+@_settings
+@given(edited_texts())
+def test_edited_texts_give_a_check_result(text: str) -> None:
+    assert_well_formed(check_text(text, CONFIG), text)
 
 
 def test_the_unmutated_configs_are_valid() -> None:

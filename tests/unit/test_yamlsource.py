@@ -122,10 +122,17 @@ def test_an_empty_file(text: str) -> None:
 
 
 def test_syntax_errors_name_the_line() -> None:
+    text = "version: '2.0'\npipeline:\n  name: x\n  namespace: ml\n stages: {}\n"
+    rendered = only_error(text)
+    assert rendered.startswith("bodywork.yaml:5: not valid YAML:")
+    assert rendered.endswith("- fix the YAML syntax (check indentation, colons and quotes)")
+
+
+def test_an_unclosed_bracket_says_where_it_was_opened() -> None:
     text = "version: '2.0'\npipeline:\n  name: [unclosed\nstages: {}\n"
     rendered = only_error(text)
     assert rendered.startswith("bodywork.yaml:4: not valid YAML:")
-    assert rendered.endswith("- fix the YAML syntax (check indentation, colons and quotes)")
+    assert "(while parsing a flow sequence started on line 3)" in rendered
 
 
 def test_a_tab_in_the_indentation() -> None:
@@ -133,7 +140,10 @@ def test_a_tab_in_the_indentation() -> None:
 
 
 def test_two_documents_in_one_file_are_refused() -> None:
-    assert "another document" in only_error("version: '2.0'\n---\nversion: '1.1'\n")
+    assert only_error("version: '2.0'\n---\nversion: '1.1'\n") == (
+        "bodywork.yaml:2: not valid YAML: a second YAML document (after '---') - "
+        "keep one document: bodywork.yaml holds one pipeline"
+    )
 
 
 def test_unhashable_and_deeply_nested_documents() -> None:
