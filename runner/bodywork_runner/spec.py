@@ -1,0 +1,80 @@
+"""The stage spec: everything the runner needs to run one stage, as one JSON document.
+
+This is the stage image's API. The planner (bodywork_jupyter.plan) writes it; the
+runner reads it from the file named by its first argument, or from the
+BODYWORK_STAGE_SPEC environment variable. Secrets never appear in it: they reach
+the runner as environment variables (``env_from_secrets`` names them).
+
+Keep it backwards compatible: add optional fields, never change a meaning.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+SPEC_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the code comes from: a git URL at an exact commit, or a local folder."""
+
+    repo: str | None = None  # git URL (https://, ssh://, git@host:..., file://)
+    commit: str | None = None  # full SHA: never a branch head
+    local_path: str | None = None  # a folder on this machine, used as is
+    project_dir: str = "."  # the folder holding bodywork.yaml, relative to the checkout
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    port: int  # the port the service listens on (for a notebook: where the runner serves it)
+    host: str = "0.0.0.0"
+    readiness_path: str = "/healthz"
+    predict_function: str = "predict"
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    pipeline: str
+    stage: str
+    kind: Literal["batch", "service"]
+    file: str  # the notebook or module, relative to project_dir
+    source: Source
+    parameters: dict[str, Any] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    env_from_secrets: list[str] = field(default_factory=list)
+    requirements: list[str] = field(default_factory=list)
+    requirements_file: str | None = None  # relative to project_dir
+    timeout_seconds: float | None = None
+    service: ServiceSettings | None = None
+    run_id: str = ""
+    attempt: int = 1
+    work_dir: str | None = None  # where the checkout goes (default: a temp folder)
+    artifacts_dir: str | None = None  # executed notebook and other run artifacts
+    cache_dir: str | None = None  # requirement environments, shared between runs
+    log_level: str = "INFO"
+    version: int = SPEC_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> StageSpec:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("the stage spec must be a JSON object")
+        if data.get("version", SPEC_VERSION) > SPEC_VERSION:
+            raise ValueError(
+                f"stage spec version {data['version']} is newer than this runner "
+                f"({SPEC_VERSION}) - update the stage image"
+            )
+        source = Source(**data.pop("source"))
+        service = data.pop("service", None)
+        return cls(
+            source=source,
+            service=ServiceSettings(**service) if service else None,
+            **data,
+        )
