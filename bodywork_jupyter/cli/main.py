@@ -153,6 +153,15 @@ def version() -> None:
     output.echo(f"bodywork-jupyter {__version__}")
 
 
+def _register_run_commands() -> None:
+    from bodywork_jupyter.cli import runs
+
+    runs.register(cli)
+
+
+_register_run_commands()
+
+
 def _summary(pipeline: Any) -> dict[str, Any]:
     return {
         "name": pipeline.name,

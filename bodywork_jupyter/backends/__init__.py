@@ -1,0 +1,1 @@
+"""Backends: where stages run. Only this package starts processes or talks to clusters."""

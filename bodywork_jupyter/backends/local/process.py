@@ -1,0 +1,124 @@
+"""One runner process on this machine: started, logged, followed, stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bodywork_runner.events import parse_event
+
+EventCallback = Callable[[dict[str, Any]], None]
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when the supervisor dies, so nothing is orphaned."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.setsid()
+
+
+class RunnerProcess:
+    """``python -m bodywork_runner SPEC``, its output appended to a log file."""
+
+    def __init__(self, spec_path: Path, log_path: Path, env: dict[str, str], cwd: Path) -> None:
+        self.spec_path = spec_path
+        self.log_path = log_path
+        self.env = env
+        self.cwd = cwd
+        self.events: list[dict[str, Any]] = []
+        self.returncode: int | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._listeners: list[EventCallback] = []
+        self._changed = asyncio.Event()
+
+    def on_event(self, callback: EventCallback) -> None:
+        self._listeners.append(callback)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    async def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bodywork_runner",
+            str(self.spec_path),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=self.env,
+            cwd=self.cwd,
+            preexec_fn=_die_with_parent,
+            limit=1 << 20,
+        )
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        with self.log_path.open("ab", buffering=0) as log:
+            while True:
+                line = await self._proc.stdout.readline()
+                if not line:
+                    break
+                log.write(line)
+                event = parse_event(line.decode("utf-8", errors="replace"))
+                if event is not None:
+                    self.events.append(event)
+                    for callback in self._listeners:
+                        callback(event)
+                    self._changed.set()
+        self.returncode = await self._proc.wait()
+        self._changed.set()
+
+    async def wait(self) -> int:
+        assert self._reader is not None
+        await asyncio.shield(self._reader)
+        assert self.returncode is not None
+        return self.returncode
+
+    async def wait_for_event(self, *types: str) -> dict[str, Any] | None:
+        """The first event of one of ``types``, or None if the process exits first."""
+        seen = 0
+        while True:
+            for event in self.events[seen:]:
+                if event.get("event") in types:
+                    return event
+            seen = len(self.events)
+            if self.returncode is not None:
+                return None
+            self._changed.clear()
+            await self._changed.wait()
+
+    def last_event(self, type_: str) -> dict[str, Any] | None:
+        found: dict[str, Any]
+        for found in reversed(self.events):
+            if found.get("event") == type_:
+                return found
+        return None
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """SIGTERM to the runner (it stops its kernel cleanly), SIGKILL to the group later."""
+        proc = self._proc
+        if proc is None or self.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        while self.returncode is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await self.wait()

@@ -1,0 +1,247 @@
+"""Batch notebook stages: papermill runs the notebook on a kernel of the stage's interpreter.
+
+The kernel is always this process's interpreter (a kernelspec written for the run comes
+first on ``JUPYTER_PATH``), so a ``python3`` kernelspec that a user installed elsewhere
+cannot send the notebook to another Python. A stop (SIGTERM, the timeout) interrupts the
+running cell, stops the kernel cleanly, and kills it only if it does not stop in time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bodywork_runner.errors import Reason, StageFailed
+from bodywork_runner.events import Emitter, LogWriter, strip_ansi
+from bodywork_runner.spec import StageSpec
+from bodywork_runner.stopping import Stopper
+
+log = logging.getLogger(__name__)
+
+#: seconds between interrupting the kernel and killing it, and between killing it and giving up
+GRACE_SECONDS = 5.0
+
+
+class _StopBeforeCell(Exception):
+    """Raised from the cell-start hook: the stage was stopped between two cells."""
+
+
+class _Run:
+    """One notebook execution: its hooks for nbclient, and the watchdog that stops it."""
+
+    def __init__(self, emitter: Emitter, stopper: Stopper) -> None:
+        self.emitter = emitter
+        self.stopper = stopper
+        self.client: Any = None
+        self.numbers: dict[int, int] = {}  # cell index -> 1-based code cell number
+        self.done = threading.Event()
+
+    # nbclient hooks ----------------------------------------------------------------------
+    def on_notebook_start(self, notebook: Any, **_: Any) -> None:
+        code = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
+        self.numbers = {index: n for n, index in enumerate(code, start=1)}
+
+    def on_cell_start(self, cell: Any, cell_index: int, **_: Any) -> None:
+        if self.stopper.event.is_set():
+            raise _StopBeforeCell
+
+    def on_cell_executed(self, cell: Any, cell_index: int, execute_reply: Any, **_: Any) -> None:
+        content = (execute_reply or {}).get("content", {})
+        status = content.get("status", "ok")
+        if status == "error":
+            sys.stderr.write(strip_ansi("\n".join(content.get("traceback", []))) + "\n")
+            sys.stderr.flush()
+        self.emitter.emit(
+            "cell.finished",
+            index=self.numbers.get(cell_index, cell_index + 1),
+            total=len(self.numbers),
+            status=status,
+        )
+
+    # the watchdog ------------------------------------------------------------------------
+    def watch(self, timeout: float | None) -> None:
+        if not self.stopper.event.wait(timeout):
+            self.stopper.request("timeout", f"the stage ran longer than {timeout:g} s")
+        started = time.monotonic()
+        killed = False
+        wait = 0.0
+        while not self.done.wait(wait):
+            wait = 1.0
+            elapsed = time.monotonic() - started
+            if elapsed < GRACE_SECONDS:
+                self._signal_kernel(signal.SIGINT, group=False)
+            elif not killed:
+                log.warning("the kernel did not stop within %g s: killing it", GRACE_SECONDS)
+                self._signal_kernel(signal.SIGKILL, group=True)
+                killed = True
+            elif elapsed > 3 * GRACE_SECONDS:
+                failure = self.stopper.failure()
+                self.emitter.emit("stage.failed", **failure.event_fields())
+                os._exit(failure.exit_code)
+
+    def _signal_kernel(self, signum: int, *, group: bool) -> None:
+        km = getattr(self.client, "km", None)
+        provisioner = getattr(km, "provisioner", None)
+        pid, pgid = getattr(provisioner, "pid", None), getattr(provisioner, "pgid", None)
+        try:
+            if group and pgid:
+                os.killpg(pgid, signum)
+            elif pid:
+                os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def _engine(run: _Run) -> type:
+    """A papermill engine that runs nbclient with the hooks of ``run``."""
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine
+
+    class BodyworkEngine(NBClientEngine):  # type: ignore[misc]
+        @classmethod
+        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
+            client = PapermillNotebookClient(
+                nb_man,
+                kernel_name=kernel_name,
+                startup_timeout=kwargs.get("start_timeout", 60),
+                timeout=None,
+                log=logging.getLogger("papermill"),
+                stdout_file=kwargs.get("stdout_file"),
+                stderr_file=kwargs.get("stderr_file"),
+                on_notebook_start=run.on_notebook_start,
+                on_cell_start=run.on_cell_start,
+                on_cell_executed=run.on_cell_executed,
+            )
+            run.client = client
+            return client.execute()
+
+    return BodyworkEngine
+
+
+def run_notebook(
+    spec: StageSpec, project_dir: Path, emitter: Emitter, stopper: Stopper
+) -> Path | None:
+    """Executes the notebook; the executed notebook's path (None when not written).
+
+    Raises StageFailed for a failing cell, a kernel death, the timeout or a stop.
+    """
+    import papermill
+    from nbclient.exceptions import DeadKernelError
+    from papermill.engines import papermill_engines
+    from papermill.exceptions import PapermillExecutionError
+
+    output = None
+    if spec.artifacts_dir:
+        output = Path(spec.artifacts_dir) / f"{spec.stage}.ipynb"
+        output.parent.mkdir(parents=True, exist_ok=True)
+    run = _Run(emitter, stopper)
+    papermill_engines.register("bodywork", _engine(run))
+    watchdog = threading.Thread(target=run.watch, args=(spec.timeout_seconds,), daemon=True)
+    watchdog.start()
+    try:
+        with _own_kernelspec():
+            papermill.execute_notebook(
+                str(project_dir / spec.file),
+                str(output) if output else None,
+                parameters=spec.parameters or None,
+                engine_name="bodywork",
+                kernel_name=_kernel_name(project_dir / spec.file),
+                cwd=str(project_dir),
+                progress_bar=False,
+                stdout_file=LogWriter(sys.stdout),
+                stderr_file=LogWriter(sys.stderr),
+            )
+    except PapermillExecutionError as exc:
+        _fail_if_stopped(stopper, output)
+        raise _cell_failure(run, exc, output) from None
+    except DeadKernelError:
+        _fail_if_stopped(stopper, output)
+        raise StageFailed(
+            "kernel_died",
+            "the kernel died while running the notebook (os._exit, a crash, or out of memory?)",
+            **_artifact(output),
+        ) from None
+    except _StopBeforeCell:
+        _fail_if_stopped(stopper, output)
+        raise
+    finally:
+        run.done.set()
+    _fail_if_stopped(stopper, output)
+    return output
+
+
+def _fail_if_stopped(stopper: Stopper, output: Path | None) -> None:
+    if stopper.reason is not None:
+        failure = stopper.failure()
+        failure.fields.update(_artifact(output))
+        raise failure
+
+
+def _artifact(output: Path | None) -> dict[str, str]:
+    return {"notebook": str(output)} if output and output.is_file() else {}
+
+
+def _cell_failure(run: _Run, exc: Any, output: Path | None) -> StageFailed:
+    number = run.numbers.get(exc.cell_index, exc.exec_count)
+    ename, evalue = str(exc.ename), str(exc.evalue)
+    traceback = strip_ansi("\n".join(exc.traceback or []))
+    fields: dict[str, Any] = {"cell": number, "ename": ename, "evalue": evalue}
+    fields.update(traceback=traceback, **_artifact(output))
+    reason: Reason = "error"
+    if ename == "SystemExit":
+        reason = "exit"
+        message = f"cell {number} called sys.exit({evalue}): the notebook exited with code {evalue}"
+    else:
+        message = f"cell {number} raised {ename}: {evalue}"
+    return StageFailed(reason, message, **fields)
+
+
+def _kernel_name(path: Path) -> str | None:
+    """``python3`` (our kernel) for Python notebooks; the notebook's own kernel otherwise."""
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+    except (OSError, ValueError):
+        return None
+    language = (metadata.get("kernelspec") or {}).get("language") or (
+        metadata.get("language_info") or {}
+    ).get("name", "python")
+    if str(language).lower() == "python":
+        return "python3"
+    name = (metadata.get("kernelspec") or {}).get("name")
+    return str(name) if name else None
+
+
+@contextmanager
+def _own_kernelspec() -> Iterator[None]:
+    """``python3`` means this interpreter for the duration of the run."""
+    folder = Path(tempfile.mkdtemp(prefix="bodywork-kernels-"))
+    spec_dir = folder / "kernels" / "python3"
+    spec_dir.mkdir(parents=True)
+    kernel = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (bodywork stage)",
+        "language": "python",
+        "metadata": {"debugger": False},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(kernel))
+    previous = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(folder), previous]))
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("JUPYTER_PATH", None)
+        else:
+            os.environ["JUPYTER_PATH"] = previous
+        shutil.rmtree(folder, ignore_errors=True)

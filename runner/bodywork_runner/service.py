@@ -1,0 +1,134 @@
+"""Notebook services: the notebook runs in this process, then uvicorn serves what it defined.
+
+The cells run in an IPython ``InteractiveShell`` (so magics work), with the parameters
+injected the way papermill does for batch notebooks. The served app comes from the
+notebook's namespace (see :mod:`bodywork_runner.serving`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from bodywork_runner.errors import BadInput, StageFailed
+from bodywork_runner.events import Emitter, strip_ansi
+from bodywork_runner.module import service_url
+from bodywork_runner.serving import build_app
+from bodywork_runner.spec import ServiceSettings, StageSpec
+from bodywork_runner.stopping import Stopper
+
+log = logging.getLogger(__name__)
+
+
+def run_notebook_service(
+    spec: StageSpec, project_dir: Path, emitter: Emitter, stopper: Stopper
+) -> None:
+    """Runs the notebook's cells, then serves until stopped (returns) or failing (raises)."""
+    settings = spec.service or ServiceSettings(port=5000)
+    path = project_dir / spec.file
+    namespace = execute_cells(path, spec.parameters, project_dir, emitter, stopper)
+    app, interface = build_app(namespace, settings)
+    with stopper.deferred():
+        serve(app, interface, settings, emitter, stopper)
+
+
+def execute_cells(
+    path: Path,
+    parameters: dict[str, Any],
+    project_dir: Path,
+    emitter: Emitter,
+    stopper: Stopper,
+) -> dict[str, Any]:
+    """Runs every code cell of the notebook in an InteractiveShell; the user namespace."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    try:
+        nb = load_notebook_node(str(path))  # adds the metadata papermill expects
+    except Exception as exc:
+        raise BadInput(f"{path.name} is not a readable notebook: {exc}") from None
+    if parameters:
+        nb = parameterize_notebook(nb, parameters, language="python")
+    sources = [cell.source for cell in nb.cells if cell.cell_type == "code"]
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+    shell = InteractiveShell.instance(colors="nocolor")
+    for number, source in enumerate(sources, start=1):
+        result = shell.run_cell(source, store_history=True)  # type: ignore[no-untyped-call]
+        if stopper.reason is not None:
+            raise stopper.failure()
+        error = result.error_before_exec or result.error_in_exec
+        if error is not None:
+            raise _cell_failure(number, error)
+        emitter.emit("cell.finished", index=number, total=len(sources), status="ok")
+    return dict(shell.user_ns)
+
+
+def _cell_failure(number: int, error: BaseException) -> StageFailed:
+    ename, evalue = type(error).__name__, str(error)
+    frames = traceback.extract_tb(error.__traceback__)
+    # drop the frames of IPython itself: the traceback starts in the cell
+    frames = traceback.StackSummary.from_list(
+        [frame for frame in frames if "/IPython/" not in frame.filename]
+    )
+    text = "".join(["Traceback (most recent call last):\n", *frames.format()])
+    text += "".join(traceback.format_exception_only(type(error), error))
+    fields = {"cell": number, "ename": ename, "evalue": evalue, "traceback": strip_ansi(text)}
+    if isinstance(error, SystemExit):
+        return StageFailed("exit", f"cell {number} called sys.exit({evalue})", **fields)
+    return StageFailed("error", f"cell {number} raised {ename}: {evalue}", **fields)
+
+
+class _Server(uvicorn.Server):
+    def __init__(
+        self, config: uvicorn.Config, emitter: Emitter, stopper: Stopper, url: str
+    ) -> None:
+        super().__init__(config)
+        self._emitter = emitter
+        self._stopper = stopper
+        self._url = url
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self._stopper.reason is not None:
+            self.should_exit = True  # stopped while the server was starting
+        elif self.started:
+            self._emitter.emit("service.ready", url=self._url)
+
+
+def serve(
+    app: Any, interface: str, settings: ServiceSettings, emitter: Emitter, stopper: Stopper
+) -> None:
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        interface=interface,  # type: ignore[arg-type]
+        lifespan="off" if interface == "wsgi" else "auto",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+    server = _Server(config, emitter, stopper, service_url(settings))
+    with warnings.catch_warnings():
+        # uvicorn's own WSGI adapter is deprecated, and still the lightest way to serve Flask
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="uvicorn")
+        with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot listen
+            server.run()
+    if not server.started:
+        raise StageFailed(
+            "error",
+            f"could not serve on {settings.host}:{settings.port} - is the port in use? "
+            "(see the log above)",
+        )
+    if stopper.reason is None:
+        stopper.request("terminated", "the server stopped")
+    emitter.emit("service.stopped", message=strip_ansi(stopper.message))

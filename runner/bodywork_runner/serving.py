@@ -1,0 +1,140 @@
+"""What a notebook service serves: its own ``app`` (ASGI or WSGI), or its ``predict`` function.
+
+Every served notebook answers ``GET <readiness_path>`` with 200 ``{"status": "ok"}``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bodywork_runner.errors import BadInput
+from bodywork_runner.spec import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+Interface = Literal["asgi3", "wsgi"]
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+_HEALTHY = b'{"status": "ok"}'
+
+
+def build_app(namespace: Mapping[str, Any], settings: ServiceSettings) -> tuple[Any, Interface]:
+    """The app to serve from a notebook's namespace, and its interface for uvicorn."""
+    app = namespace.get("app")
+    if app is not None:
+        if not callable(app):
+            raise BadInput("the notebook's `app` is not an ASGI or WSGI application")
+        if is_asgi(app):
+            log.info("serving the notebook's ASGI app")
+            return asgi_with_readiness(app, settings.readiness_path), "asgi3"
+        log.info("serving the notebook's WSGI app")
+        return wsgi_with_readiness(app, settings.readiness_path), "wsgi"
+    predict = namespace.get(settings.predict_function)
+    if callable(predict):
+        log.info("serving %s() as POST /predict", settings.predict_function)
+        return predict_app(predict, settings.readiness_path), "asgi3"
+    raise BadInput(
+        f"the notebook defines neither `app` nor `{settings.predict_function}` - define one"
+    )
+
+
+def is_asgi(app: Any) -> bool:
+    if hasattr(app, "wsgi_app"):  # Flask
+        return False
+    return inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(type(app).__call__)
+
+
+def asgi_with_readiness(app: ASGIApp, path: str) -> ASGIApp:
+    async def served(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == path and scope["method"] in {"GET", "HEAD"}:
+            await _healthy()(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return served
+
+
+def wsgi_with_readiness(app: WSGIApp, path: str) -> WSGIApp:
+    def served(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == path and environ.get("REQUEST_METHOD") in {"GET", "HEAD"}:
+            start_response(
+                "200 OK",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(_HEALTHY)))],
+            )
+            return [_HEALTHY]
+        return app(environ, start_response)
+
+    return served
+
+
+def predict_app(predict: Callable[..., Any], readiness_path: str) -> Starlette:
+    """``POST /predict``: the JSON body goes to ``predict``, its result comes back as JSON."""
+    is_async = inspect.iscoroutinefunction(predict)
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            payload = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _error(400, f"the request body is not valid JSON: {exc}")
+        try:
+            if is_async:
+                result = await predict(payload)
+            else:
+                result = await run_in_threadpool(predict, payload)
+        except Exception as exc:
+            log.exception("predict failed")
+            return _error(500, f"{type(exc).__name__}: {exc}")
+        try:
+            body = json.dumps(to_jsonable(result), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            return _error(500, f"the prediction could not be turned into JSON: {exc}")
+        return Response(body, media_type="application/json")
+
+    async def ready(request: Request) -> Response:
+        return _healthy()
+
+    return Starlette(
+        routes=[
+            Route("/predict", endpoint, methods=["POST"]),
+            Route(readiness_path, ready, methods=["GET"]),
+        ]
+    )
+
+
+def to_jsonable(value: Any) -> Any:
+    """``value`` with numpy arrays and scalars and pandas objects turned into plain Python."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(item) for item in value]
+    module = type(value).__module__.split(".")[0]
+    if module == "pandas" and hasattr(value, "to_dict"):
+        if type(value).__name__ == "DataFrame":
+            return to_jsonable(value.to_dict(orient="records"))
+        return to_jsonable(value.to_dict())
+    if hasattr(value, "tolist"):  # numpy arrays and numpy scalars
+        return to_jsonable(value.tolist())
+    if hasattr(value, "item"):
+        return to_jsonable(value.item())
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _error(status: int, message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _healthy() -> Response:
+    return Response(_HEALTHY, media_type="application/json")
