@@ -68,7 +68,9 @@ def apply_params(plan: Plan, params: list[str] | tuple[str, ...]) -> Plan:
     return plan.model_copy(update={"stages": stages})
 
 
-def submit(store: RunStore, prepared: Prepared, target: str = "local") -> Run:
+def submit(
+    store: RunStore, prepared: Prepared, target: str = "local", max_parallel: int = 4
+) -> Run:
     if target not in TARGETS:
         raise BadInputError(f"--target {target}: not available yet (targets: {', '.join(TARGETS)})")
     plan = prepared.plan
@@ -78,6 +80,7 @@ def submit(store: RunStore, prepared: Prepared, target: str = "local") -> Run:
         target,
         plan.source,
         plan.model_dump(mode="json"),
+        {"max_parallel": max_parallel},
     )
     ensure_supervisor(store, plan.pipeline)
     return run

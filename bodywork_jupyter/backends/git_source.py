@@ -22,6 +22,12 @@ from bodywork_runner.spec import Source
 
 _URL = re.compile(r"^(https?://|ssh://|git://|file://|[\w.-]+@[\w.-]+:)")
 _SHA = re.compile(r"^[0-9a-f]{7,40}$")
+_USERINFO = re.compile(r"(?<=://)[^/@]+@")
+
+
+def safe_url(url: str) -> str:
+    """The URL without credentials (``https://user:token@host`` -> ``https://***@host``)."""
+    return _USERINFO.sub("***@", url)
 
 
 @dataclass
@@ -92,7 +98,7 @@ def _resolve_url(url: str, branch: str | None, commit: str | None) -> ResolvedSo
     if sha is None or len(sha) < 40:
         sha = _ls_remote(url, branch, sha)
     checkout = _checkout(url, sha)
-    return ResolvedSource(Source(repo=url, commit=sha), checkout, f"{url} at {sha[:8]}")
+    return ResolvedSource(Source(repo=url, commit=sha), checkout, f"{safe_url(url)} at {sha[:8]}")
 
 
 def _ls_remote(url: str, branch: str | None, short: str | None) -> str:
@@ -100,14 +106,15 @@ def _ls_remote(url: str, branch: str | None, short: str | None) -> str:
         out = str(git.Git().ls_remote(url, *(["refs/heads/" + branch] if branch else ["HEAD"])))
     except git.GitCommandError as exc:
         raise TargetUnreachableError(
-            f"cannot reach the git repository {url} ({_first_line(exc.stderr)}) - check the URL "
-            "and your access"
+            f"cannot reach the git repository {safe_url(url)} ({_scrub(exc.stderr)}) - "
+            "check the URL and your access"
         ) from None
     if short:
         raise BadInputError(f"--commit {short}: give the full 40-character SHA for a remote")
     line = out.split("\n")[0] if out else ""
     if not line:
-        raise BadInputError(f"{url}: has no branch {branch}" if branch else f"{url}: is empty")
+        where = safe_url(url)
+        raise BadInputError(f"{where}: has no branch {branch}" if branch else f"{where}: is empty")
     return str(line.split()[0])
 
 
@@ -119,10 +126,14 @@ def _checkout(url: str, sha: str) -> Path:
         repo.git.checkout("--quiet", "FETCH_HEAD")
     except git.GitCommandError as exc:
         raise TargetUnreachableError(
-            f"cannot fetch {sha[:8]} from {url} ({_first_line(exc.stderr)}) - check the URL, "
+            f"cannot fetch {sha[:8]} from {safe_url(url)} ({_scrub(exc.stderr)}) - check the URL, "
             "the commit and your access"
         ) from None
     return target
+
+
+def _scrub(text: str | None) -> str:
+    return safe_url(_first_line(text))
 
 
 def _first_line(text: str | None) -> str:

@@ -69,12 +69,13 @@ def run_deploy(
     params: tuple[str, ...],
     detach: bool,
     state_dir: Path | None,
+    max_parallel: int = 4,
 ) -> None:
     prepared = deploying.prepare(target, branch, commit, params)
     for warning in prepared.warnings:
         output.echo(output.style("warning: ", fg="yellow") + warning, err=True)
     store = _store(state_dir)
-    run = deploying.submit(store, prepared, where)
+    run = deploying.submit(store, prepared, where, max_parallel)
     output.echo(
         f"deploying {prepared.resolved.description} as '{prepared.plan.pipeline}' (run {run.id})"
     )

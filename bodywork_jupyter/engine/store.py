@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS runs (
     source TEXT NOT NULL,
     plan TEXT NOT NULL,
     message TEXT NOT NULL DEFAULT '',
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    options TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS runs_by_deployment ON runs (deployment, created);
 CREATE TABLE IF NOT EXISTS stages (
@@ -72,6 +73,13 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, seq);
 """
+
+
+#: Columns added to ``runs`` after its first release, with their definitions.
+_ADDED_RUN_COLUMNS = {
+    "cancel_requested": "INTEGER NOT NULL DEFAULT 0",
+    "options": "TEXT NOT NULL DEFAULT '{}'",
+}
 
 
 def default_state_dir() -> Path:
@@ -109,6 +117,7 @@ class Run:
     plan: dict[str, Any]
     message: str
     cancel_requested: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -149,9 +158,17 @@ class RunStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._migrate()
 
     def close(self) -> None:
         self._db.close()
+
+    def _migrate(self) -> None:
+        """Add columns that newer versions know, keeping the history of older stores."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+        for column, ddl in _ADDED_RUN_COLUMNS.items():
+            if column not in have:
+                self._db.execute(f"ALTER TABLE runs ADD COLUMN {column} {ddl}")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -184,6 +201,7 @@ class RunStore:
         target: str,
         source: dict[str, Any],
         plan: dict[str, Any],
+        options: dict[str, Any] | None = None,
     ) -> Run:
         now = time.time()
         run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + "-" + uuid.uuid4().hex[:6]
@@ -197,9 +215,17 @@ class RunStore:
                 (deployment, pipeline, target, json.dumps(source), now, now, "pending"),
             )
             db.execute(
-                "INSERT INTO runs (id, deployment, status, created, source, plan)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, deployment, states.QUEUED, now, json.dumps(source), json.dumps(plan)),
+                "INSERT INTO runs (id, deployment, status, created, source, plan, options)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    deployment,
+                    states.QUEUED,
+                    now,
+                    json.dumps(source),
+                    json.dumps(plan),
+                    json.dumps(options or {}),
+                ),
             )
             for name, stage in _plan_stages(plan):
                 db.execute(
@@ -385,6 +411,7 @@ def _run(row: sqlite3.Row) -> Run:
     data = dict(row)
     data["source"] = json.loads(data["source"])
     data["plan"] = json.loads(data["plan"])
+    data["options"] = json.loads(data["options"])
     return Run(**data)
 
 

@@ -138,6 +138,7 @@ class Supervisor:
             self.backend,
             self.store,
             ctx,
+            max_parallel=int(run.options.get("max_parallel", 4)),
             before_deployed=lambda services: self._swap_in(run_id, services),
         )
         watcher = asyncio.ensure_future(self._watch_cancel(run_id, self.engine))

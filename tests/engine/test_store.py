@@ -1,0 +1,97 @@
+"""The run store: events fold into summary rows, history survives crashes and upgrades."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bodywork_jupyter.engine.store import RunStore
+
+PLAN = {
+    "order": ["prep", "serve"],
+    "stages": {"prep": {"kind": "batch"}, "serve": {"kind": "service"}},
+    "run_on_failure": None,
+}
+
+
+def test_events_drive_run_and_stage_status(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    run = store.create_run("demo", "demo", "local", {"local_path": "/x"}, PLAN, {"max_parallel": 2})
+    assert (run.status, run.options) == ("queued", {"max_parallel": 2})
+    store.record(run.id, "run.started")
+    store.record(run.id, "stage.starting", "prep", 1, log_path="/logs/prep")
+    store.record(run.id, "stage.retrying", "prep", 1, message="boom - retry 1 of 1 in 10s")
+    store.record(run.id, "stage.starting", "prep", 2)
+    store.record(run.id, "stage.succeeded", "prep", 2)
+    store.record(run.id, "stage.starting", "serve", 1)
+    store.record(run.id, "stage.ready", "serve", 1, url="http://127.0.0.1:5000")
+    store.record(run.id, "run.deployed", message="services ready")
+    stages = {s.stage: s for s in store.stages(run.id)}
+    assert (stages["prep"].status, stages["prep"].attempt) == ("succeeded", 2)
+    assert stages["prep"].log_path == "/logs/prep"
+    assert (stages["serve"].status, stages["serve"].url) == ("ready", "http://127.0.0.1:5000")
+    assert store.get_run(run.id).status == "deployed"  # type: ignore[union-attr]
+    assert [e.type for e in store.events(run.id)][:3] == ["run.queued", "run.started", "stage.starting"]
+    assert store.find_run(run.id[:12]) == store.get_run(run.id)
+
+
+def test_a_dead_supervisor_makes_its_runs_lost(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    run = store.create_run("demo", "demo", "local", {}, PLAN)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    store.set_supervisor("demo", dead.pid, run.id)
+    store.record(run.id, "run.started")
+    store.record(run.id, "stage.starting", "prep", 1)
+    store.mark_lost_runs()
+    assert store.get_run(run.id).status == "lost"  # type: ignore[union-attr]
+    assert {s.stage: s.status for s in store.stages(run.id)}["prep"] == "lost"
+    assert store.get_deployment("demo").status == "lost"  # type: ignore[union-attr]
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from bodywork_jupyter.engine.store import RunStore
+store = RunStore(Path(sys.argv[1]))
+run = store.create_run("crash", "crash", "local", {}, {"order": ["a"], "stages": {"a": {"kind": "batch"}}})
+print(run.id, flush=True)
+while True:
+    store.record(run.id, "runner.cell.finished", "a", 1, index=1, total=1)
+"""
+
+
+def test_a_crash_mid_write_leaves_history_whole(tmp_path: Path) -> None:
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout is not None
+    run_id = writer.stdout.readline().strip()
+    time.sleep(0.5)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    writer.stdout.close()
+    store = RunStore(tmp_path)
+    assert store._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    events = store.events(run_id)
+    assert len(events) > 10
+    assert [e.seq for e in events] == sorted(e.seq for e in events)
+
+
+def test_an_older_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "runs.sqlite")
+    db.executescript(
+        "CREATE TABLE runs (id TEXT PRIMARY KEY, deployment TEXT NOT NULL, status TEXT NOT NULL,"
+        " created REAL NOT NULL, started REAL, finished REAL, source TEXT NOT NULL,"
+        " plan TEXT NOT NULL, message TEXT NOT NULL DEFAULT '');"
+        "INSERT INTO runs VALUES ('old-run', 'demo', 'succeeded', 1, 1, 2, '{}', '{}', 'done');"
+    )
+    db.commit()
+    db.close()
+    store = RunStore(tmp_path)
+    old = store.get_run("old-run")
+    assert old is not None and old.status == "succeeded" and old.options == {}
