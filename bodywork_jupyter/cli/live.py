@@ -76,6 +76,7 @@ def describe(event: Event) -> str:
             if data.get("cached")
             else f"requirements installed in {data.get('seconds', 0):.1f}s"
         ),
+        "runner.note": f"note: {data.get('message', '')}",
         "run.deployed": "deployed: services are ready",
         "run.succeeded": "succeeded",
         "run.failed": f"FAILED: {data.get('message', '')}",

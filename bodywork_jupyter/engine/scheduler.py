@@ -23,7 +23,7 @@ from bodywork_jupyter.plan.model import Plan, PlannedStage
 TIMEOUT_GRACE_SECONDS = 30.0
 #: Runner events kept in the history (others are log noise for the store).
 RECORDED_RUNNER_EVENTS = frozenset(
-    {"code.ready", "requirements.ready", "stage.running", "cell.finished", "service.ready"}
+    {"code.ready", "requirements.ready", "stage.running", "cell.finished", "service.ready", "note"}
 )
 
 Sleep = Callable[[float], Awaitable[None]]

@@ -318,3 +318,4 @@ def test_a_bodywork_1_1_project_deploys_unchanged(tmp_path: Path, bw: Bodywork) 
     assert post(f"http://127.0.0.1:{port}/score", {}) == {"w": "42"}
     log = Path(bw.store().stages(run_id_of(result))[1].log_path or "").read_text()
     assert "runs as 1 process on this machine" in log
+    assert "note: serve starts its own server" in result.stdout

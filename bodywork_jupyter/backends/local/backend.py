@@ -60,12 +60,13 @@ class LocalBackend:
             handle.serves_itself = stage.serves_itself
             if stage.serves_itself:
                 if stage.replicas > 1:
-                    _note(
-                        log_path,
+                    note = (
                         f"{stage.name} starts its own server on port {stage.port}, so it runs "
                         f"as 1 process on this machine (replicas: {stage.replicas} applies on "
-                        "Kubernetes, where every replica has its own address)",
+                        "Kubernetes, where every replica has its own address)"
                     )
+                    _note(log_path, note)
+                    sink("note", {"message": note})
                 ports = [stage.port]
             else:
                 replicas = max(1, stage.replicas)
@@ -77,7 +78,7 @@ class LocalBackend:
             spec_path.write_text(json.dumps(spec, indent=2), encoding="utf-8")
             process = RunnerProcess(
                 spec_path,
-                log_path if replicas == 1 else attempt_dir / f"log-{index}.txt",
+                log_path if index == 0 else attempt_dir / f"log-{index}.txt",
                 self._env(ctx),
                 Path(ctx.run_dir),
             )

@@ -1,0 +1,32 @@
+"""The README's main job: the example notebook pipeline deploys and predicts."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+from tests.engine.helpers import Bodywork
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_iris_example_deploys_and_predicts(bw: Bodywork) -> None:
+    result = bw("deploy", ROOT / "examples" / "iris", timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "predict is serving at http://127.0.0.1:5000" in result.stdout
+    flower = {
+        "sepal length (cm)": 6.7,
+        "sepal width (cm)": 3.0,
+        "petal length (cm)": 5.2,
+        "petal width (cm)": 2.3,
+    }
+    request = urllib.request.Request(
+        "http://127.0.0.1:5000/predict",
+        data=json.dumps(flower).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert json.loads(response.read()) == {"species": "virginica", "label": 2}
+    stages = {s.stage: s.status for s in bw.store().stages(bw.store().runs("iris")[0].id)}
+    assert stages == {"prepare": "succeeded", "train": "succeeded", "predict": "ready", "report": "succeeded"}
