@@ -52,27 +52,35 @@ def supervisor_running(store: RunStore, deployment: str) -> bool:
         return False
 
 
-def spawn(store: RunStore, deployment: str) -> int:
-    """Start a detached supervisor for ``deployment``; returns its pid."""
+def spawn(store: RunStore, deployment: str) -> None:
+    """Start a detached supervisor for ``deployment``.
+
+    Twice removed (a launcher starts it and exits at once), so it belongs to no
+    terminal or Jupyter server, and nobody is left to reap it as a zombie.
+    """
     log = store.state_dir / "supervisors" / f"{deployment}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bodywork_jupyter.backends.local.supervisor",
-                "--state-dir",
-                str(store.state_dir),
-                deployment,
-            ],
+        launcher = subprocess.Popen(
+            [*_command(store, deployment), "--detach"],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # not in the terminal's (or Jupyter's) process group
+            start_new_session=True,
             close_fds=True,
         )
-    return process.pid
+        launcher.wait()
+
+
+def _command(store: RunStore, deployment: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "bodywork_jupyter.backends.local.supervisor",
+        "--state-dir",
+        str(store.state_dir),
+        deployment,
+    ]
 
 
 class Supervisor:
@@ -219,9 +227,19 @@ class Supervisor:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bodywork-supervisor")
     parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--detach", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("deployment")
     args = parser.parse_args(argv)
     store = RunStore(args.state_dir)
+    if args.detach:
+        # the launcher: start the real supervisor in a session of its own, then exit
+        subprocess.Popen(
+            _command(store, args.deployment),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+        return
     lock: IO[str] = lock_path(store, args.deployment).open("a")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
