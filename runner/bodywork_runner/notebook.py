@@ -114,6 +114,7 @@ def _engine(run: _Run) -> type:
             client = PapermillNotebookClient(
                 nb_man,
                 kernel_name=kernel_name,
+                kernel_manager_class=_ipc_kernel_manager(),
                 startup_timeout=kwargs.get("start_timeout", 60),
                 timeout=None,
                 log=logging.getLogger("papermill"),
@@ -129,6 +130,45 @@ def _engine(run: _Run) -> type:
     return BodyworkEngine
 
 
+def _ipc_kernel_manager() -> type:
+    """A kernel manager talking to its kernel over Unix sockets in a private folder.
+
+    TCP kernels pick their ports by binding and releasing them: several kernels started
+    at the same moment can collide and never answer. Sockets in a folder of our own
+    cannot, and nothing listens on the network.
+    """
+    import atexit
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    folder = tempfile.mkdtemp(prefix="bodywork-kernel-")
+    atexit.register(shutil.rmtree, folder, True)
+
+    class IPCKernelManager(AsyncKernelManager):  # type: ignore[misc]
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", str(Path(folder) / "kernel"))
+            super().__init__(**kwargs)
+
+    return IPCKernelManager
+
+
+def _import_papermill_quickly() -> None:
+    """Import papermill without jsonschema's optional rfc3987-syntax checker.
+
+    jsonschema imports it when present (Jupyter installs it) and it builds a grammar on
+    import: about a second per stage, for format checks papermill never makes.
+    """
+    blocked = "rfc3987_syntax" not in sys.modules
+    if blocked:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
+    try:
+        import papermill  # noqa: F401
+    finally:
+        if blocked and sys.modules.get("rfc3987_syntax") is None:
+            del sys.modules["rfc3987_syntax"]  # user code may still import it
+
+
 def run_notebook(
     spec: StageSpec, project_dir: Path, emitter: Emitter, stopper: Stopper
 ) -> Path | None:
@@ -136,6 +176,7 @@ def run_notebook(
 
     Raises StageFailed for a failing cell, a kernel death, the timeout or a stop.
     """
+    _import_papermill_quickly()
     import papermill
     from nbclient.exceptions import DeadKernelError
     from papermill.engines import papermill_engines
@@ -175,6 +216,16 @@ def run_notebook(
     except _StopBeforeCell:
         _fail_if_stopped(stopper, output)
         raise
+    except RuntimeError as exc:
+        _fail_if_stopped(stopper, output)
+        if "didn't respond" not in str(exc):
+            raise
+        raise StageFailed(
+            "kernel_died",
+            f"the kernel did not start ({exc}) - is the machine overloaded? "
+            "retries (stage 'retries') start it again",
+            **_artifact(output),
+        ) from None
     finally:
         run.done.set()
     _fail_if_stopped(stopper, output)
