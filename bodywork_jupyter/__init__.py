@@ -22,3 +22,17 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     raise AttributeError(f"module 'bodywork_jupyter' has no attribute {name!r}")
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """Jupyter server finds the REST API extension here (enabled on install)."""
+    from bodywork_jupyter.server.extension import BodyworkExtension
+
+    return [{"module": "bodywork_jupyter", "app": BodyworkExtension}]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext bodywork_jupyter``: the ``%bodywork`` magics."""
+    from bodywork_jupyter.magics import load_ipython_extension as load
+
+    load(ipython)

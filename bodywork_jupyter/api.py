@@ -19,6 +19,7 @@ from typing import Any
 from bodywork_jupyter import deploying
 from bodywork_jupyter.engine import states
 from bodywork_jupyter.engine.store import Deployment, Event, RunStore, StageState
+from bodywork_jupyter.engine.store import Run as RunRecord
 from bodywork_jupyter.errors import BadInputError
 
 
@@ -48,6 +49,18 @@ class Run:
     def message(self) -> str:
         record = self._store.get_run(self.id)
         return record.message if record else ""
+
+    @property
+    def record(self) -> RunRecord:
+        """The stored run: its plan (stages and their dependencies), times and message."""
+        record = self._store.get_run(self.id)
+        assert record is not None
+        return record
+
+    @property
+    def state_dir(self) -> Path:
+        """The state folder this run lives in (open it again with ``get_run(id, state_dir)``)."""
+        return self._store.state_dir
 
     @property
     def settled(self) -> bool:

@@ -75,6 +75,12 @@ CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, seq);
 """
 
 
+#: The columns of ``runs`` with an empty plan: listing runs need not parse every plan.
+_NO_PLAN = (
+    "id, deployment, status, created, started, finished, source, '{}' AS plan, message,"
+    " cancel_requested, options"
+)
+
 #: Columns added to ``runs`` after its first release, with their definitions.
 _ADDED_RUN_COLUMNS = {
     "cancel_requested": "INTEGER NOT NULL DEFAULT 0",
@@ -302,8 +308,10 @@ class RunStore:
 
     # -- reads ---------------------------------------------------------------------------------
 
-    def get_run(self, run_id: str) -> Run | None:
-        row = self._db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+    def get_run(self, run_id: str, with_plan: bool = True) -> Run | None:
+        """A run by id; ``with_plan=False`` skips reading its plan (``plan`` is then ``{}``)."""
+        columns = "*" if with_plan else _NO_PLAN
+        row = self._db.execute(f"SELECT {columns} FROM runs WHERE id=?", (run_id,)).fetchone()
         return _run(row) if row else None
 
     def find_run(self, prefix: str) -> Run | None:
@@ -316,11 +324,19 @@ class RunStore:
             return _run((exact or rows)[0])
         return None
 
-    def runs(self, deployment: str | None = None, limit: int = 50) -> list[Run]:
-        query = "SELECT * FROM runs" + (" WHERE deployment=?" if deployment else "")
+    def runs(
+        self, deployment: str | None = None, limit: int = 50, with_plan: bool = True
+    ) -> list[Run]:
+        columns = "*" if with_plan else _NO_PLAN
+        query = f"SELECT {columns} FROM runs" + (" WHERE deployment=?" if deployment else "")
         query += " ORDER BY created DESC LIMIT ?"
         args: tuple[Any, ...] = (deployment, limit) if deployment else (limit,)
         return [_run(r) for r in self._db.execute(query, args).fetchall()]
+
+    def last_seq(self) -> int:
+        """The newest event's sequence number: every change to a run appends an event."""
+        row = self._db.execute("SELECT MAX(seq) FROM events").fetchone()
+        return int(row[0] or 0)
 
     def queued_runs(self, deployment: str) -> list[Run]:
         rows = self._db.execute(

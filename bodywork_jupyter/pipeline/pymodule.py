@@ -63,20 +63,24 @@ def render_block(tag: dict[str, Any]) -> str:
     return MARKER + "\n" + "".join(f"# {line}\n" for line in body.splitlines()) + "# ///\n"
 
 
-def write_tag(path: Path, tag: dict[str, Any] | None) -> bool:
-    """Set (or, with None, remove) the module's tag block. Returns whether the file changed."""
-    text = path.read_text(encoding="utf-8")
-    read_tag_text(text, str(path))  # refuse to edit a broken block
+def with_tag(text: str, tag: dict[str, Any] | None, where: str = "module") -> str:
+    """``text`` with its tag block set (or, with None, removed); the rest is untouched."""
+    read_tag_text(text, where)  # refuse to edit a broken block
     match = _BLOCK.search(text)
     block = "" if tag is None else render_block(tag)
     if match is not None:
-        new_text = text[: match.start()] + block + text[match.end() :]
-    elif tag is None:
-        return False
-    else:
-        preamble = _PREAMBLE.match(text)
-        cut = preamble.end() if preamble else 0
-        new_text = text[:cut] + block + text[cut:]
+        return text[: match.start()] + block + text[match.end() :]
+    if tag is None:
+        return text
+    preamble = _PREAMBLE.match(text)
+    cut = preamble.end() if preamble else 0
+    return text[:cut] + block + text[cut:]
+
+
+def write_tag(path: Path, tag: dict[str, Any] | None) -> bool:
+    """Set (or, with None, remove) the module's tag block. Returns whether the file changed."""
+    text = path.read_text(encoding="utf-8")
+    new_text = with_tag(text, tag, str(path))
     if new_text == text:
         return False
     atomic_write(path, new_text)

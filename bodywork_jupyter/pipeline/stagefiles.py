@@ -67,7 +67,7 @@ def scan(root: Path) -> tuple[list[TaggedFile], list[Problem]]:
     """Every tagged stage file under ``root``, in path order, and the problems with them."""
     found: list[TaggedFile] = []
     problems: list[Problem] = []
-    for path in _candidates(root):
+    for path in candidates(root):
         relative = path.relative_to(root).as_posix()
         try:
             tag = _quick_read(path)
@@ -106,7 +106,8 @@ def _quick_read(path: Path) -> dict[str, Any] | None:
     return pymodule.read_tag_text(text, str(path)) if pymodule.MARKER in text else None
 
 
-def _candidates(root: Path) -> Iterator[Path]:
+def candidates(root: Path) -> Iterator[Path]:
+    """Every notebook and module under ``root`` that could be a stage, in path order."""
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
         for name in sorted(files):

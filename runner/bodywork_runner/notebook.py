@@ -144,7 +144,7 @@ def _ipc_kernel_manager() -> type:
     folder = tempfile.mkdtemp(prefix="bodywork-kernel-")
     atexit.register(shutil.rmtree, folder, True)
 
-    class IPCKernelManager(AsyncKernelManager):  # type: ignore[misc]
+    class IPCKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs: Any) -> None:
             kwargs.setdefault("transport", "ipc")
             kwargs.setdefault("ip", str(Path(folder) / "kernel"))

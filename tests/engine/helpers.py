@@ -17,7 +17,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def notebook(path: Path, *cells: str, params: str | None = None) -> None:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     if params is not None:
         cell = nbformat.v4.new_code_cell(params)
@@ -89,4 +93,3 @@ def run_id_of(result: subprocess.CompletedProcess[str]) -> str:
         if "(run " in line:
             return line.split("(run ")[1].rstrip(")")
     raise AssertionError(f"no run id in output:\n{result.stdout}\n{result.stderr}")
-

@@ -29,4 +29,9 @@ def test_the_iris_example_deploys_and_predicts(bw: Bodywork) -> None:
     with urllib.request.urlopen(request, timeout=30) as response:
         assert json.loads(response.read()) == {"species": "virginica", "label": 2}
     stages = {s.stage: s.status for s in bw.store().stages(bw.store().runs("iris")[0].id)}
-    assert stages == {"prepare": "succeeded", "train": "succeeded", "predict": "ready", "report": "succeeded"}
+    assert stages == {
+        "prepare": "succeeded",
+        "train": "succeeded",
+        "predict": "ready",
+        "report": "succeeded",
+    }

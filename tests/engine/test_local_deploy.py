@@ -117,7 +117,9 @@ def test_failing_notebooks_fail_the_run(
 def test_a_failing_cell_is_named(tmp_path: Path, bw: Bodywork) -> None:
     project = tmp_path / "p"
     notebook(project / "bad.ipynb", "a = 1", "b = 2", "1 / 0")
-    write_yaml(project, 'version: "2.0"\npipeline: {name: cells}\nstages: {bad: {path: bad.ipynb}}\n')
+    write_yaml(
+        project, 'version: "2.0"\npipeline: {name: cells}\nstages: {bad: {path: bad.ipynb}}\n'
+    )
     result = bw("deploy", project)
     failed = [e for e in stage_events(bw, run_id_of(result), "bad") if e["type"] == "stage.failed"]
     assert failed[0]["ename"] == "ZeroDivisionError"

@@ -35,7 +35,11 @@ def test_events_drive_run_and_stage_status(tmp_path: Path) -> None:
     assert stages["prep"].log_path == "/logs/prep"
     assert (stages["serve"].status, stages["serve"].url) == ("ready", "http://127.0.0.1:5000")
     assert store.get_run(run.id).status == "deployed"  # type: ignore[union-attr]
-    assert [e.type for e in store.events(run.id)][:3] == ["run.queued", "run.started", "stage.starting"]
+    assert [e.type for e in store.events(run.id)][:3] == [
+        "run.queued",
+        "run.started",
+        "stage.starting",
+    ]
     assert store.find_run(run.id[:12]) == store.get_run(run.id)
 
 

@@ -35,7 +35,11 @@ def test_probes_and_images() -> None:
     iris = plan_pipeline(load_pipeline(EXAMPLES / "iris"), SOURCE)
     predict = iris.stages["predict"]
     assert predict.readiness is not None
-    assert (predict.readiness.kind, predict.readiness.path, predict.port) == ("http", "/healthz", 5000)
+    assert (predict.readiness.kind, predict.readiness.path, predict.port) == (
+        "http",
+        "/healthz",
+        5000,
+    )
     assert iris.order == ("prepare", "train", "predict", "report")
     classic = plan_pipeline(load_pipeline(EXAMPLES / "bodywork-1.1"), SOURCE)
     # Bodywork's own image cannot run our runner: the stage image replaces it

@@ -1,0 +1,108 @@
+"""The base of every bodywork API handler: Jupyter's auth, JSON in and out, one error table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from jupyter_server.utils import url_path_join
+from pydantic import BaseModel
+
+from bodywork_jupyter.engine.store import Run, RunStore
+from bodywork_jupyter.server import paths
+from bodywork_jupyter.server.errors import ApiError, NotFoundError, translate
+
+if TYPE_CHECKING:
+    from bodywork_jupyter.server.extension import BodyworkExtension
+
+Body = TypeVar("Body", bound=BaseModel)
+
+#: The prefix of every endpoint (after the server's base URL).
+API = "bodywork/api"
+
+
+class BodyworkHandler(ExtensionHandlerMixin, APIHandler):
+    """Handlers authenticate with ``@web.authenticated`` and ``@authorized`` on each method."""
+
+    auth_resource = "bodywork"
+
+    @property
+    def bodywork(self) -> BodyworkExtension:
+        from bodywork_jupyter.server.extension import BodyworkExtension
+
+        app = self.extensionapp
+        assert isinstance(app, BodyworkExtension)
+        return app
+
+    @property
+    def store(self) -> RunStore:
+        """The run store (one connection per thread; this one is the server's loop thread)."""
+        return self.bodywork.store()
+
+    @property
+    def root(self) -> Path:
+        return Path(self.serverapp.root_dir).resolve()
+
+    def inside_root(self, relative: str, must_exist: bool = True) -> Path:
+        """``relative`` (from a URL or a body) as a real path inside the root, or 403/404."""
+        return paths.inside_root(self.root, relative, must_exist)
+
+    def api_url(self, *parts: str) -> str:
+        return url_path_join(self.base_url, API, *parts)
+
+    def parse(self, model: type[Body]) -> Body:
+        """The JSON request body as ``model``; a 400 with every problem when it does not fit."""
+        raw = self.request.body or b"{}"
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ApiError(f"the request body is not JSON ({exc}) - send a JSON object") from None
+        return model.model_validate(data)
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data, default=str))
+
+    # -- errors: the one place an exception becomes a response --------------------------------
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        reply = translate(exc_info[1] if exc_info else None, status_code)
+        self.set_status(reply.status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(reply.body()))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        reply = translate(value, 500)
+        if reply.expected:
+            self.log.info("bodywork API %s %s: %s", reply.status, self.request.path, reply.error)
+        else:
+            super().log_exception(typ, value, tb)
+
+    # -- small shared readers -------------------------------------------------------------------
+
+    def int_argument(
+        self, name: str, default: int, minimum: int = 0, maximum: int = 1 << 62
+    ) -> int:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ApiError(f"?{name}={raw}: not a whole number") from None
+        if not minimum <= value <= maximum:
+            raise ApiError(f"?{name}={raw}: must be between {minimum} and {maximum}")
+        return value
+
+    def find_run(self, ref: str) -> Run:
+        """A run by id or unique id prefix, or 404."""
+        store = self.store
+        run = store.get_run(ref, with_plan=False) or store.find_run(ref)
+        if run is None:
+            raise NotFoundError(f"no run '{ref}' - list runs with GET /bodywork/api/runs")
+        return run

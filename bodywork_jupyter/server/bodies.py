@@ -1,0 +1,47 @@
+"""Request bodies as pydantic models: a body that does not fit is a 400 listing each field."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeployBody(_Body):
+    """``POST deployments``."""
+
+    path: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="A folder relative to the server's root, or a git URL.",
+        ),
+    ]
+    branch: str | None = None
+    commit: str | None = None
+    target: str = "local"
+    params: dict[str, JsonValue] = Field(
+        default_factory=dict, description='Notebook parameters as {"stage.name": value}.'
+    )
+    max_parallel: Annotated[int, Field(ge=1, le=64)] = 4
+
+    def param_items(self) -> list[str]:
+        """The parameters as the ``STAGE.NAME=VALUE`` items deploying.prepare takes."""
+        import json
+
+        return [f"{key}={json.dumps(value)}" for key, value in self.params.items()]
+
+
+class GenerateBody(_Body):
+    """``POST pipeline/generate``."""
+
+    folder: Annotated[str, Field(description="The project folder, relative to the root.")] = "."
+    check: bool = Field(False, description="Only report what would change; write nothing.")
+
+
+class TagBody(RootModel[dict[str, Any]]):
+    """``PUT stages/{path}``: the stage tag itself, e.g. ``{"stage": "train"}``."""
