@@ -10,14 +10,8 @@ from typing import Any
 
 from bodywork_jupyter.errors import ConfigError
 from bodywork_jupyter.pipeline import dag
-from bodywork_jupyter.pipeline.model import (
-    Pipeline,
-    Resources,
-    RetryPolicy,
-    SecretRef,
-    ServiceSpec,
-    Stage,
-)
+from bodywork_jupyter.pipeline.model import Pipeline
+from bodywork_jupyter.pipeline.normalize import stage_from_v1, stage_from_v2
 from bodywork_jupyter.pipeline.problems import Problem, did_you_mean, dotted_path
 from bodywork_jupyter.pipeline.schema_v1 import (
     SECTIONS_V1,
@@ -373,7 +367,7 @@ class _Checker:
             secrets_group=pipe.secrets_group,
             run_on_failure=run_on_failure,
             log_level=log.log_level,
-            stages={n: _stage_v1(n, stages[n], paths[n], deps.get(n, ())) for n in keep},
+            stages={n: stage_from_v1(n, stages[n], paths[n], deps.get(n, ())) for n in keep},
         )
 
     # -- 2.0 ---------------------------------------------------------------------------------
@@ -469,104 +463,12 @@ class _Checker:
             run_on_failure=run_on_failure,
             log_level=pipe.log_level,
             stages={
-                n: _stage_v2(n, s, kinds[n], paths[n], deps.get(n, ()), requirement_files.get(n))
+                n: stage_from_v2(
+                    n, s, kinds[n], paths[n], deps.get(n, ()), requirement_files.get(n)
+                )
                 for n, s in stages.items()
             },
         )
-
-
-def _stage_v1(name: str, stage: StageV1, path: str, depends_on: tuple[str, ...]) -> Stage:
-    secrets = {env: SecretRef(secret=secret, key=env) for env, secret in stage.secrets.items()}
-    resources = Resources(cpu_request=stage.cpu_request, memory_request_mb=stage.memory_request_mb)
-    if stage.batch is not None:
-        return Stage(
-            name=name,
-            kind="batch",
-            path=path,
-            depends_on=depends_on,
-            args=tuple(stage.args),
-            secrets=secrets,
-            requirements=tuple(stage.requirements),
-            resources=resources,
-            timeout_seconds=float(stage.batch.max_completion_time_seconds),
-            # Bodywork handed retries to a Job's backoffLimit: 10 s doubling, at most 6 min.
-            retries=RetryPolicy(count=stage.batch.retries, max_backoff_seconds=360.0),
-        )
-    assert stage.service is not None
-    return Stage(
-        name=name,
-        kind="service",
-        path=path,
-        depends_on=depends_on,
-        args=tuple(stage.args),
-        secrets=secrets,
-        requirements=tuple(stage.requirements),
-        resources=resources,
-        timeout_seconds=float(stage.service.max_startup_time_seconds),
-        service=ServiceSpec(
-            port=stage.service.port,
-            replicas=stage.service.replicas,
-            ingress=stage.service.ingress,
-        ),
-    )
-
-
-def _stage_v2(
-    name: str,
-    stage: StageV2,
-    kind: str,
-    path: str,
-    depends_on: tuple[str, ...],
-    requirements_file: str | None,
-) -> Stage:
-    retries = (
-        RetryPolicy(count=stage.retries)
-        if isinstance(stage.retries, int)
-        else RetryPolicy(
-            count=stage.retries.count,
-            backoff_seconds=float(stage.retries.backoff),
-            backoff_factor=stage.retries.backoff_factor,
-            max_backoff_seconds=float(stage.retries.max_backoff),
-        )
-    )
-    service = None
-    if kind == "service":
-        spec = stage.service
-        service = ServiceSpec(
-            port=spec.port if spec else 8000,
-            replicas=spec.replicas if spec else 1,
-            readiness_path=spec.readiness_path if spec else None,
-            ingress=spec.ingress if spec else False,
-            predict_function=spec.predict_function if spec else "predict",
-        )
-    return Stage(
-        name=name,
-        kind="service" if kind == "service" else "batch",
-        path=path,
-        depends_on=depends_on,
-        args=tuple(stage.args),
-        parameters=dict(stage.parameters),
-        env={k: _env_text(v) for k, v in stage.env.items()},
-        secrets={
-            env: SecretRef(secret=ref, key=env)
-            if isinstance(ref, str)
-            else SecretRef(secret=ref.secret, key=ref.key or env)
-            for env, ref in stage.secrets.items()
-        },
-        requirements=tuple(stage.requirements) if isinstance(stage.requirements, list) else (),
-        requirements_file=requirements_file,
-        image=stage.image,
-        resources=Resources(**stage.resources.model_dump()),
-        timeout_seconds=float(stage.timeout) if stage.timeout is not None else None,
-        retries=retries,
-        service=service,
-    )
-
-
-def _env_text(value: str | int | float | bool) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _nearby_files(target: Path) -> list[str]:
