@@ -93,3 +93,22 @@ def run_id_of(result: subprocess.CompletedProcess[str]) -> str:
         if "(run " in line:
             return line.split("(run ")[1].rstrip(")")
     raise AssertionError(f"no run id in output:\n{result.stdout}\n{result.stderr}")
+
+
+def example_copy(name: str, dest: Path) -> tuple[Path, int]:
+    """A copy of ``examples/NAME`` whose services listen on a free port.
+
+    The README's demo leaves the example serving on its own port (5000); the tests
+    must not depend on that port being free.
+    """
+    import shutil
+
+    root = Path(__file__).resolve().parents[2]
+    shutil.copytree(root / "examples" / name, dest, ignore=shutil.ignore_patterns("data"))
+    port = free_port()
+    config = dest / "bodywork.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("port: 5000", f"port: {port}"),
+        encoding="utf-8",
+    )
+    return dest, port

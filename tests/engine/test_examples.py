@@ -6,15 +6,14 @@ import json
 import urllib.request
 from pathlib import Path
 
-from tests.engine.helpers import Bodywork
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.engine.helpers import Bodywork, example_copy
 
 
-def test_the_iris_example_deploys_and_predicts(bw: Bodywork) -> None:
-    result = bw("deploy", ROOT / "examples" / "iris", timeout=900)
+def test_the_iris_example_deploys_and_predicts(bw: Bodywork, tmp_path: Path) -> None:
+    project, port = example_copy("iris", tmp_path / "iris")
+    result = bw("deploy", project, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "predict is serving at http://127.0.0.1:5000" in result.stdout
+    assert f"predict is serving at http://127.0.0.1:{port}" in result.stdout
     flower = {
         "sepal length (cm)": 6.7,
         "sepal width (cm)": 3.0,
@@ -22,7 +21,7 @@ def test_the_iris_example_deploys_and_predicts(bw: Bodywork) -> None:
         "petal width (cm)": 2.3,
     }
     request = urllib.request.Request(
-        "http://127.0.0.1:5000/predict",
+        f"http://127.0.0.1:{port}/predict",
         data=json.dumps(flower).encode(),
         headers={"content-type": "application/json"},
     )
