@@ -11,7 +11,7 @@ from tests.notebook.kernel import WIDGET_VIEW, execute, has_error, mimetypes, te
 
 def test_deploying_the_example_from_a_notebook(tmp_path: Path, state_dir: Path) -> None:
     # a copy of examples/iris on a free port: a demo may be serving on 5000
-    project, port = example_copy("iris", tmp_path / "examples" / "iris")
+    _, port = example_copy("iris", tmp_path / "examples" / "iris")
     load, deploy, waited = execute(
         tmp_path / "deploy.ipynb",
         [
