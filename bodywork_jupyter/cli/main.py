@@ -74,9 +74,8 @@ def validate(path: Path, as_json: bool) -> None:
 @click.option("--name", help="Pipeline name for a new bodywork.yaml (default: the folder's).")
 def generate(folder: Path, check: bool, name: str | None) -> None:
     """Write bodywork.yaml (2.0) from the stage tags of the notebooks and modules in FOLDER."""
+    from bodywork_jupyter.pipeline.generate import apply
     from bodywork_jupyter.pipeline.generate import generate as run_generate
-    from bodywork_jupyter.pipeline.generate import write
-    from bodywork_jupyter.pipeline.load import check_text
 
     result = run_generate(folder, name)
     output.problems(result.problems, err=True)
@@ -92,12 +91,8 @@ def generate(folder: Path, check: bool, name: str | None) -> None:
         return
     for notice in result.notices:
         output.echo(f"  {notice}")
-    if result.changed:
-        write(result)
-        output.ok(f"wrote {shown}")
-    else:
-        output.ok(f"{shown} is up to date")
-    verdict = check_text(result.new_text, result.config_file)
+    verdict = apply(result)
+    output.ok(f"wrote {shown}" if result.changed else f"{shown} is up to date")
     output.problems(verdict.problems)
     if verdict.errors:
         sys.exit(2)

@@ -22,7 +22,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from bodywork_jupyter.errors import BadInputError
 from bodywork_jupyter.pipeline import dag
-from bodywork_jupyter.pipeline.load import CONFIG_NAMES, find_config
+from bodywork_jupyter.pipeline.load import CONFIG_NAMES, CheckResult, check_text, find_config
 from bodywork_jupyter.pipeline.problems import Problem
 from bodywork_jupyter.pipeline.stagefiles import TaggedFile, scan
 from bodywork_jupyter.pipeline.tags import OWNED_FIELDS, ordered
@@ -83,6 +83,13 @@ def write(result: GenerateResult) -> None:
     from bodywork_jupyter.pipeline.files import atomic_write
 
     atomic_write(result.config_file, result.new_text)
+
+
+def apply(result: GenerateResult) -> CheckResult:
+    """Write the new file if it changed; what validation says about it."""
+    if result.changed:
+        write(result)
+    return check_text(result.new_text, result.config_file)
 
 
 def pipeline_name(folder_name: str) -> str:
