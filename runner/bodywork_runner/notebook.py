@@ -46,6 +46,7 @@ class _Run:
         self.client: Any = None
         self.numbers: dict[int, int] = {}  # cell index -> 1-based code cell number
         self.done = threading.Event()
+        self.kernel_log: Path | None = None  # where the kernel's own stderr goes
 
     # nbclient hooks ----------------------------------------------------------------------
     def on_notebook_start(self, notebook: Any, **_: Any) -> None:
@@ -114,7 +115,7 @@ def _engine(run: _Run) -> type:
             client = PapermillNotebookClient(
                 nb_man,
                 kernel_name=kernel_name,
-                kernel_manager_class=_ipc_kernel_manager(),
+                kernel_manager_class=_ipc_kernel_manager(run.kernel_log),
                 startup_timeout=kwargs.get("start_timeout", 60),
                 timeout=None,
                 log=logging.getLogger("papermill"),
@@ -130,12 +131,16 @@ def _engine(run: _Run) -> type:
     return BodyworkEngine
 
 
-def _ipc_kernel_manager() -> type:
+def _ipc_kernel_manager(kernel_log: Path | None) -> type:
     """A kernel manager talking to its kernel over Unix sockets in a private folder.
 
     TCP kernels pick their ports by binding and releasing them: several kernels started
     at the same moment can collide and never answer. Sockets in a folder of our own
     cannot, and nothing listens on the network.
+
+    The kernel's own stderr (its internal logging, e.g. a noisy shutdown) goes to
+    ``kernel_log`` rather than the stage log: what the notebook prints reaches the stage
+    log through the kernel's output messages anyway.
     """
     import atexit
 
@@ -149,6 +154,12 @@ def _ipc_kernel_manager() -> type:
             kwargs.setdefault("transport", "ipc")
             kwargs.setdefault("ip", str(Path(folder) / "kernel"))
             super().__init__(**kwargs)
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            target = kernel_log if kernel_log is not None else Path(os.devnull)
+            with target.open("ab") as stderr:
+                kw.setdefault("stderr", stderr)
+                await super()._async_launch_kernel(kernel_cmd, **kw)
 
     return IPCKernelManager
 
@@ -187,6 +198,7 @@ def run_notebook(
         output = Path(spec.artifacts_dir) / f"{spec.stage}.ipynb"
         output.parent.mkdir(parents=True, exist_ok=True)
     run = _Run(emitter, stopper)
+    run.kernel_log = output.parent / "kernel.log" if output is not None else None
     papermill_engines.register("bodywork", _engine(run))
     watchdog = threading.Thread(target=run.watch, args=(spec.timeout_seconds,), daemon=True)
     watchdog.start()
