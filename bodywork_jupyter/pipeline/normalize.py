@@ -14,38 +14,37 @@ from bodywork_jupyter.pipeline.schema_v2 import StageV2
 
 
 def stage_from_v1(name: str, stage: StageV1, path: str, depends_on: tuple[str, ...]) -> Stage:
-    secrets = {env: SecretRef(secret=secret, key=env) for env, secret in stage.secrets.items()}
-    resources = Resources(cpu_request=stage.cpu_request, memory_request_mb=stage.memory_request_mb)
-    if stage.batch is not None:
-        return Stage(
-            name=name,
-            kind="batch",
-            path=path,
-            depends_on=depends_on,
-            args=tuple(stage.args),
-            secrets=secrets,
-            requirements=tuple(stage.requirements),
-            resources=resources,
-            timeout_seconds=float(stage.batch.max_completion_time_seconds),
-            # Bodywork handed retries to a Job's backoffLimit: 10 s doubling, at most 6 min.
-            retries=RetryPolicy(count=stage.batch.retries, max_backoff_seconds=360.0),
-        )
-    assert stage.service is not None
-    return Stage(
+    common = Stage(
         name=name,
-        kind="service",
+        kind="batch",
         path=path,
         depends_on=depends_on,
         args=tuple(stage.args),
-        secrets=secrets,
+        secrets={env: SecretRef(secret=secret, key=env) for env, secret in stage.secrets.items()},
         requirements=tuple(stage.requirements),
-        resources=resources,
-        timeout_seconds=float(stage.service.max_startup_time_seconds),
-        service=ServiceSpec(
-            port=stage.service.port,
-            replicas=stage.service.replicas,
-            ingress=stage.service.ingress,
+        resources=Resources(
+            cpu_request=stage.cpu_request, memory_request_mb=stage.memory_request_mb
         ),
+    )
+    if stage.batch is not None:
+        return common.model_copy(
+            update={
+                "timeout_seconds": float(stage.batch.max_completion_time_seconds),
+                # Bodywork handed retries to a Job's backoffLimit: 10 s doubling, at most 6 min.
+                "retries": RetryPolicy(count=stage.batch.retries, max_backoff_seconds=360.0),
+            }
+        )
+    assert stage.service is not None
+    return common.model_copy(
+        update={
+            "kind": "service",
+            "timeout_seconds": float(stage.service.max_startup_time_seconds),
+            "service": ServiceSpec(
+                port=stage.service.port,
+                replicas=stage.service.replicas,
+                ingress=stage.service.ingress,
+            ),
+        }
     )
 
 

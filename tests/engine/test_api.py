@@ -8,7 +8,8 @@ import pytest
 
 import bodywork_jupyter as bw_api
 from bodywork_jupyter.errors import BadInputError
-from tests.engine.helpers import Bodywork, notebook, write_yaml
+from tests.engine.helpers import Bodywork
+from tests.projects import notebook, write_yaml
 
 
 def test_deploy_wait_status_logs(tmp_path: Path, bw: Bodywork) -> None:

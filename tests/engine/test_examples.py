@@ -6,7 +6,8 @@ import json
 import urllib.request
 from pathlib import Path
 
-from tests.engine.helpers import Bodywork, example_copy
+from tests.engine.helpers import Bodywork
+from tests.projects import example_copy
 
 
 def test_the_iris_example_deploys_and_predicts(bw: Bodywork, tmp_path: Path) -> None:

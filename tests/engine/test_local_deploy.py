@@ -11,15 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import (
-    Bodywork,
-    events,
-    free_port,
-    git_commit,
-    notebook,
-    run_id_of,
-    write_yaml,
-)
+from tests.engine.helpers import Bodywork, events, run_id_of
+from tests.projects import free_port, git_commit, notebook, write_yaml
 
 
 def post(url: str, payload: object, timeout: float = 10) -> object:

@@ -8,7 +8,8 @@ import pytest
 
 from bodywork_jupyter.backends.git_source import resolve, safe_url
 from bodywork_jupyter.errors import BadInputError, TargetUnreachableError
-from tests.engine.helpers import Bodywork, git_commit, notebook, write_yaml
+from tests.engine.helpers import Bodywork
+from tests.projects import git_commit, notebook, write_yaml
 
 YAML = 'version: "2.0"\npipeline: {name: src}\nstages: {a: {path: a.ipynb}}\n'
 

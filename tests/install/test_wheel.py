@@ -10,17 +10,17 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
+
+from tests.projects import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "wheel-test-token"
@@ -74,13 +74,6 @@ def test_the_extension_is_enabled_by_installing_the_wheel(fresh_venv: Path, tmp_
     text = re.sub(r"\x1b\[[0-9;]*m", "", listing.stdout + listing.stderr)
     assert "bodywork_jupyter enabled" in text, text
     assert re.search(r"bodywork_jupyter [0-9.]+ OK", text), text
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.engine.helpers import example_copy
 from tests.notebook.kernel import WIDGET_VIEW, execute, has_error, mimetypes, text
+from tests.projects import example_copy
 
 
 def test_deploying_the_example_from_a_notebook(tmp_path: Path, state_dir: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bodywork_jupyter.pipeline import stagefiles
-from tests.engine.helpers import free_port, notebook
 from tests.notebook.kernel import WIDGET_VIEW, execute, has_error, mimetypes, text
+from tests.projects import free_port, notebook
 
 
 def test_magics_tag_generate_validate_deploy_status_logs_delete(

@@ -7,7 +7,7 @@ from pathlib import Path
 import bodywork_jupyter
 from bodywork_jupyter.widgets import RunView
 from bodywork_jupyter.widgets.dag import layers, svg
-from tests.engine.helpers import free_port, notebook, write_yaml
+from tests.projects import free_port, notebook, write_yaml
 
 
 def test_runview_follows_a_run_until_its_service_is_ready(tmp_path: Path, state_dir: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from bodywork_jupyter.errors import BadInputError
 from bodywork_jupyter.pipeline import stagefiles
 from bodywork_jupyter.widgets import TagForm
-from tests.engine.helpers import notebook
+from tests.projects import notebook
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -46,12 +45,6 @@ def make_spec(project: Path, file: str, tmp: Path, **fields: Any) -> dict[str, A
     }
     spec.update(fields)
     return spec
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def runner_env(**extra: str) -> dict[str, str]:

@@ -9,7 +9,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from runner_helpers import RunningRunner, free_port, make_spec, run_runner
+from runner_helpers import RunningRunner, make_spec, run_runner
+
+from tests.projects import free_port
 
 
 def test_a_batch_module_runs_with_its_arguments(tmp_path: Path) -> None:

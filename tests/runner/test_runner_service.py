@@ -9,7 +9,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from runner_helpers import RunningRunner, free_port, make_spec, run_runner, write_notebook
+from runner_helpers import RunningRunner, make_spec, run_runner, write_notebook
+
+from tests.projects import free_port
 
 
 def _service_spec(project: Path, file: str, tmp: Path, **fields: Any) -> dict[str, Any]:

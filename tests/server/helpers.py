@@ -3,38 +3,10 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
-
-def notebook(
-    path: Path, *cells: str, params: str | None = None, tag: dict[str, Any] | None = None
-) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.metadata["language_info"] = {"name": "python"}
-    if tag is not None:
-        nb.metadata["bodywork"] = tag
-    if params is not None:
-        cell = nbformat.v4.new_code_cell(params)
-        cell.metadata["tags"] = ["parameters"]
-        nb.cells.append(cell)
-    nb.cells += [nbformat.v4.new_code_cell(textwrap.dedent(c)) for c in cells]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
-
-
-def write_yaml(folder: Path, text: str) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "bodywork.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
+from tests.projects import notebook, write_yaml
 
 
 def read_tag(path: Path) -> Any:

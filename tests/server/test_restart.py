@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.projects import free_port
 from tests.server.helpers import notebook, write_yaml
-from tests.server.server_process import JupyterServer, free_port
+from tests.server.server_process import JupyterServer
 
 
 @pytest.fixture
