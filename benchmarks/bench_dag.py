@@ -162,18 +162,20 @@ def deploy_once(
         elapsed = time.perf_counter() - started
         if result.returncode == 0:
             return elapsed
-        from bodywork_jupyter.engine.store import RunStore
+        from bodywork_jupyter.reader import RunReader
+        from bodywork_jupyter.targets import TargetOptions, open_target
 
-        store = RunStore(state)
+        target = open_target(TargetOptions(state_dir=state))
         try:
-            run = store.runs("benchdag", limit=1)[0]
+            runs = RunReader(target)
+            run = runs.find_run("benchdag")
             text = [f"run {run.id}: {run.message} (deploy exited {result.returncode})"]
-            for stage in store.stages(run.id):
-                if stage.status == "failed" and stage.log_path:
-                    tail = Path(stage.log_path).read_text(errors="replace").splitlines()[-25:]
+            for stage in runs.stages(run.id):
+                if stage.status == "failed":
+                    tail = runs.log_text(run.id, stage.stage).splitlines()[-25:]
                     text += [f"--- {stage.stage} log (last lines) ---", *tail]
         finally:
-            store.close()
+            target.close()
         incidents.append("\n".join(text))
         return None
     finally:

@@ -1,142 +1,63 @@
-"""Deployments as a service: what the CLI, the REST API and the magics all call.
+"""Deploying, whatever the target: what the CLI, the REST API, the magics and the API call.
 
 ``prepare`` turns what the user gave (a folder or git URL, a branch or commit,
-parameter overrides) into a Plan; ``submit`` records a run and makes sure a
-supervisor runs it; the rest read or change runs and deployments in the store.
+parameter overrides) into a Plan, checking it against the target's source rules;
+``submit`` hands the Plan to the target. Reading runs back is ``reader.RunReader``'s job.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-import yaml
-
-from bodywork_jupyter.backends.git_source import ResolvedSource, resolve
-from bodywork_jupyter.backends.local import supervisor
-from bodywork_jupyter.engine import states
-from bodywork_jupyter.engine.store import Deployment, Run, RunStore, pid_alive
+from bodywork_jupyter import sources
+from bodywork_jupyter.engine.store import Run
 from bodywork_jupyter.errors import BadInputError
-from bodywork_jupyter.pipeline.load import load_pipeline
-from bodywork_jupyter.pipeline.model import Pipeline
-from bodywork_jupyter.plan import Plan, plan_pipeline
-
-TARGETS = ("local",)
+from bodywork_jupyter.plan import Plan, apply_params, plan_pipeline
+from bodywork_jupyter.targets.base import RunOptions, Target
+from bodywork_runner.spec import Source
 
 
-@dataclass
+@dataclass(frozen=True)
 class Prepared:
-    resolved: ResolvedSource
-    pipeline: Pipeline
     plan: Plan
+    description: str  # e.g. "/home/me/repo at 1a2b3c4d"
     warnings: list[str] = field(default_factory=list)
 
 
 def prepare(
-    target: str,
+    where: str,
     branch: str | None = None,
     commit: str | None = None,
-    params: list[str] | tuple[str, ...] = (),
+    params: Sequence[str] = (),
+    *,
+    target: Target | None = None,
+    image: str | None = None,
 ) -> Prepared:
-    resolved = resolve(target, branch, commit)
-    pipeline = load_pipeline(resolved.project_root)
-    plan = plan_pipeline(pipeline, resolved.source)
-    plan = apply_params(plan, params)
-    return Prepared(resolved, pipeline, plan, list(resolved.warnings))
+    """The Plan of the pipeline in ``where`` (a folder or a git URL), ready for ``target``.
+
+    A git source is read from a temporary checkout that is gone when this returns: the
+    Plan pins the commit and every stage fetches the code itself.
+    """
+    with sources.resolve(where, branch, commit) as resolved:
+        if target is not None:
+            check_source(resolved.source, resolved.display_root, target)
+        pipeline = sources.load(resolved)
+        plan = plan_pipeline(pipeline, resolved.source, image=image)
+        description, warnings = resolved.description, list(resolved.warnings)
+    return Prepared(apply_params(plan, params), description, warnings)
 
 
-def apply_params(plan: Plan, params: list[str] | tuple[str, ...]) -> Plan:
-    """``STAGE.NAME=VALUE`` overrides of notebook parameters (YAML-typed values)."""
-    stages = dict(plan.stages)
-    for item in params:
-        key, sep, raw = item.partition("=")
-        stage_name, dot, name = key.partition(".")
-        if not sep or not dot or not name:
-            raise BadInputError(f"--param {item!r}: write STAGE.NAME=VALUE, e.g. train.n=3")
-        if stage_name not in stages:
-            known = ", ".join(stages)
-            raise BadInputError(f"--param {item!r}: no stage '{stage_name}' (stages: {known})")
-        try:
-            value: Any = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        stage = stages[stage_name]
-        spec = dict(stage.spec)
-        spec["parameters"] = {**spec.get("parameters", {}), name: value}
-        stages[stage_name] = stage.model_copy(update={"spec": spec})
-    return plan.model_copy(update={"stages": stages})
-
-
-def submit(
-    store: RunStore, prepared: Prepared, target: str = "local", max_parallel: int = 4
-) -> Run:
-    if target not in TARGETS:
-        raise BadInputError(f"--target {target}: not available yet (targets: {', '.join(TARGETS)})")
-    plan = prepared.plan
-    run = store.create_run(
-        plan.pipeline,
-        plan.pipeline,
-        target,
-        plan.source,
-        plan.model_dump(mode="json"),
-        {"max_parallel": max_parallel},
-    )
-    ensure_supervisor(store, plan.pipeline)
-    return run
-
-
-def ensure_supervisor(store: RunStore, deployment: str) -> None:
-    if not supervisor.supervisor_running(store, deployment):
-        supervisor.spawn(store, deployment)
-
-
-def refresh(store: RunStore) -> None:
-    """Mark runs whose supervisor died as lost (history must not say 'running' forever)."""
-    store.mark_lost_runs()
-
-
-def delete_deployment(store: RunStore, name: str, timeout: float = 60.0) -> Deployment:
-    deployment = store.get_deployment(name)
-    if deployment is None or deployment.status == "deleted":
-        known = ", ".join(d.name for d in store.deployments()) or "none"
-        raise BadInputError(f"no deployment '{name}' (deployments: {known})")
-    store.set_deployment_status(name, "deleting")
-    pid = deployment.supervisor_pid
-    if pid and pid_alive(pid):
-        import os
-        import signal
-
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while supervisor.supervisor_running(store, name) and time.monotonic() < deadline:
-            time.sleep(0.1)
-    store.set_deployment_status(name, "deleted")
-    refresh(store)
-    updated = store.get_deployment(name)
-    assert updated is not None
-    return updated
-
-
-def cancel_run(store: RunStore, run: Run) -> None:
-    if run.status not in (states.QUEUED, states.RUNNING):
+def check_source(source: Source, shown: str, target: Target) -> None:
+    """A target whose stages fetch code with git cannot take a plain folder."""
+    if target.requires_git and source.repo is None:
         raise BadInputError(
-            f"run {run.id} is {run.status}; only queued or running runs can be cancelled"
+            f"{shown}: is not in a git repository, and on --target {target.name} every stage "
+            "fetches its code with git - commit the project (git init; git add -A; git commit) "
+            "and push it where the cluster can reach it, then deploy the repository's URL"
         )
-    store.request_cancel(run.id)
 
 
-def find_run(store: RunStore, ref: str) -> Run:
-    run = store.find_run(ref)
-    if run is None:
-        deployment = store.get_deployment(ref)
-        if deployment is not None and deployment.current_run:
-            run = store.get_run(deployment.current_run)
-        elif deployment is not None:
-            runs = store.runs(ref, limit=1)
-            run = runs[0] if runs else None
-    if run is None:
-        raise BadInputError(
-            f"no run '{ref}' - give a run id (see 'bodywork get runs') or a deployment name"
-        )
-    return run
+def submit(target: Target, prepared: Prepared, options: RunOptions | None = None) -> Run:
+    """Record a run of the prepared Plan on ``target``; it runs in the background."""
+    return target.submit(prepared.plan, options or RunOptions())

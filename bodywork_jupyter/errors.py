@@ -6,7 +6,8 @@ into a message and an exit code, never a traceback::
     BodyworkError                 exit_code 1
     ├── BadInputError             exit_code 2: the user can fix it (config, arguments)
     │   ├── ConfigError           carries every Problem found, not just the first
-    │   └── TagError              a notebook's or module's stage tags are wrong
+    │   ├── TagError              a notebook's or module's stage tags are wrong
+    │   └── NotFoundError         no such run, deployment or stage (REST: 404)
     └── TargetUnreachableError    exit_code 3: a cluster or git remote could not be reached
 """
 
@@ -41,6 +42,10 @@ class ConfigError(BadInputError):
 
 class TagError(BadInputError):
     """A notebook or module whose stage tags cannot be read or written."""
+
+
+class NotFoundError(BadInputError):
+    """A run, deployment or stage that does not exist (the message says what does)."""
 
 
 class TargetUnreachableError(BodyworkError):

@@ -39,6 +39,9 @@ state_dir_option = click.option(
     envvar="BODYWORK_STATE_DIR",
     help="Where run history lives (default: ~/.local/share/bodywork-jupyter).",
 )
+target_option = click.option(
+    "--target", default="local", show_default=True, help="Where the deployment lives."
+)
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -227,7 +230,10 @@ def validate(path: Path) -> None:
 @click.argument("path", default=".")
 @click.option("--branch", help="Deploy the head of this branch.")
 @click.option("--commit", help="Deploy this commit.")
-@click.option("--target", default="local", show_default=True, help="Where the pipeline runs.")
+@target_option
+@click.option("--context", help="kubeconfig context (cluster targets).")
+@click.option("--namespace", help="Namespace (cluster targets).")
+@click.option("--image", help="Stage image (cluster targets).")
 @click.option(
     "--param",
     "params",
@@ -250,6 +256,9 @@ def deploy(
     branch: str | None,
     commit: str | None,
     target: str,
+    context: str | None,
+    namespace: str | None,
+    image: str | None,
     params: tuple[str, ...],
     max_parallel: int,
     no_widget: bool,
@@ -268,6 +277,9 @@ def deploy(
         branch=branch,
         commit=commit,
         target=target,
+        context=context,
+        namespace=namespace,
+        image=image,
         params=list(params),
         max_parallel=max_parallel,
         state_dir=state_dir,
@@ -291,12 +303,15 @@ def deploy(
 @magic.command(context_settings=CONTEXT)
 @click.argument("run_ref", metavar="[RUN]", required=False)
 @click.option("--watch", is_flag=True, help="Show the live view instead of a table.")
+@target_option
 @state_dir_option
-def status(run_ref: str | None, watch: bool, state_dir: Path | None) -> None:
+def status(run_ref: str | None, watch: bool, target: str, state_dir: Path | None) -> None:
     """The stages of a run (RUN: an id, a prefix or a deployment; default: the latest run)."""
     from bodywork_jupyter import api
 
-    run = api.get_run(run_ref or _latest_run(state_dir), state_dir=state_dir)
+    run = api.get_run(
+        run_ref or _latest_run(state_dir, target), state_dir=state_dir, target=target
+    )
     if watch:
         from bodywork_jupyter.widgets import RunView
 
@@ -324,14 +339,16 @@ def status(run_ref: str | None, watch: bool, state_dir: Path | None) -> None:
     show_table(title, ["stage", "kind", "status", "attempt", "elapsed", "details"], rows)
 
 
-def _latest_run(state_dir: Path | None) -> str:
-    from bodywork_jupyter.engine.store import RunStore
+def _latest_run(state_dir: Path | None, target: str) -> str:
+    from bodywork_jupyter.api import target_options
+    from bodywork_jupyter.reader import RunReader
+    from bodywork_jupyter.targets import open_target
 
-    store = RunStore(state_dir)
+    opened = open_target(target_options(target, state_dir))
     try:
-        runs = store.runs(limit=1)
+        runs = RunReader(opened).runs(limit=1)
     finally:
-        store.close()
+        opened.close()
     if not runs:
         raise BadInputError("no runs yet - deploy with '%bodywork deploy'")
     return runs[0].id
@@ -341,15 +358,15 @@ def _latest_run(state_dir: Path | None) -> str:
 @click.argument("run_ref", metavar="RUN")
 @click.argument("stage", required=False)
 @click.option("--tail", type=click.IntRange(1), help="Only the last N lines.")
+@target_option
 @state_dir_option
-def logs(run_ref: str, stage: str | None, tail: int | None, state_dir: Path | None) -> None:
+def logs(
+    run_ref: str, stage: str | None, tail: int | None, target: str, state_dir: Path | None
+) -> None:
     """Print a run's logs (RUN: an id, a prefix or a deployment name; STAGE: one stage)."""
     from bodywork_jupyter import api
 
-    run = api.get_run(run_ref, state_dir=state_dir)
-    names = [s.stage for s in run.stages]
-    if stage is not None and stage not in names:
-        raise BadInputError(f"run {run.id} has no stage '{stage}' (stages: {', '.join(names)})")
+    run = api.get_run(run_ref, state_dir=state_dir, target=target)
     lines = run.logs(stage).splitlines()
     if tail:
         lines = lines[-tail:]
@@ -358,12 +375,13 @@ def logs(run_ref: str, stage: str | None, tail: int | None, state_dir: Path | No
 
 @magic.command(context_settings=CONTEXT)
 @click.argument("name")
+@target_option
 @state_dir_option
-def delete(name: str, state_dir: Path | None) -> None:
+def delete(name: str, target: str, state_dir: Path | None) -> None:
     """Stop deployment NAME's services and free their ports (its history is kept)."""
     from bodywork_jupyter import api
 
-    api.delete(name, state_dir=state_dir)
+    api.delete(name, state_dir=state_dir, target=target)
     output.ok(f"deleted deployment '{name}' (its services are stopped)")
 
 

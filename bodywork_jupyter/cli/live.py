@@ -1,14 +1,15 @@
-"""Following a run from the store: a rich live table on a terminal, plain lines otherwise."""
+"""Following a run through the read service: a rich live table on a terminal, plain lines
+otherwise."""
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 
 from bodywork_jupyter.cli import output
 from bodywork_jupyter.engine import states
-from bodywork_jupyter.engine.store import Event, Run, RunStore, StageState
+from bodywork_jupyter.engine.store import Event, Run, StageState
+from bodywork_jupyter.reader import RunReader
 
 POLL_SECONDS = 0.2
 COLOURS = {
@@ -25,32 +26,26 @@ COLOURS = {
 }
 
 
-def settled(run: Run) -> bool:
-    return run.status in states.RUN_FINISHED or run.status == states.DEPLOYED
-
-
-def follow(store: RunStore, run_id: str, refresh: Callable[[], None]) -> Run:
+def follow(runs: RunReader, run_id: str) -> str:
     """Show the run until it settles (finished, or deployed with services ready)."""
     if sys.stdout.isatty():
-        return _follow_live(store, run_id, refresh)
-    return _follow_plain(store, run_id, refresh)
+        return _follow_live(runs, run_id)
+    return _follow_plain(runs, run_id)
 
 
-def _follow_plain(store: RunStore, run_id: str, refresh: Callable[[], None]) -> Run:
+def _follow_plain(runs: RunReader, run_id: str) -> str:
     seen = 0
     last_refresh = time.monotonic()
     while True:
-        for event in store.events(run_id, seen):
+        for event in runs.events(run_id, seen):
             seen = event.seq
             line = describe(event)
             if line:
                 output.echo(line)
-        run = store.get_run(run_id)
-        assert run is not None
-        if settled(run):
-            return run
+        if runs.settled(runs.run(run_id)):
+            return run_id
         if time.monotonic() - last_refresh > 2:
-            refresh()
+            runs.target.refresh()
             last_refresh = time.monotonic()
         time.sleep(POLL_SECONDS)
 
@@ -87,7 +82,7 @@ def describe(event: Event) -> str:
     return f"{stamp}  {who:<16} {text}" if text else ""
 
 
-def _follow_live(store: RunStore, run_id: str, refresh: Callable[[], None]) -> Run:
+def _follow_live(runs: RunReader, run_id: str) -> str:
     from rich.console import Console
     from rich.live import Live
 
@@ -95,13 +90,12 @@ def _follow_live(store: RunStore, run_id: str, refresh: Callable[[], None]) -> R
     last_refresh = time.monotonic()
     with Live(console=console, refresh_per_second=8, transient=False) as live:
         while True:
-            run = store.get_run(run_id)
-            assert run is not None
-            live.update(table(run, store.stages(run_id)))
-            if settled(run):
-                return run
+            run = runs.run(run_id)
+            live.update(table(run, runs.stages(run_id)))
+            if runs.settled(run):
+                return run_id
             if time.monotonic() - last_refresh > 2:
-                refresh()
+                runs.target.refresh()
                 last_refresh = time.monotonic()
             time.sleep(POLL_SECONDS)
 

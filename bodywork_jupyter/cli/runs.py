@@ -1,4 +1,8 @@
-"""``bodywork deploy``, ``get``, ``logs``, ``cancel``, ``delete`` (and Bodywork 3's spellings)."""
+"""``bodywork deploy``, ``get``, ``logs``, ``cancel``, ``delete`` (and Bodywork 3's spellings).
+
+Thin: every command opens the target named by ``--target`` through the registry,
+changes things through it and reads through the one read service.
+"""
 
 from __future__ import annotations
 
@@ -6,101 +10,139 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from bodywork_jupyter import deploying
 from bodywork_jupyter.cli import live, output
-from bodywork_jupyter.engine import states
-from bodywork_jupyter.engine.store import Run, RunStore
-from bodywork_jupyter.errors import BadInputError
 
-state_dir_option = click.option(
-    "--state-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    envvar="BODYWORK_STATE_DIR",
-    help="Where run history lives (default: ~/.local/share/bodywork-jupyter).",
+if TYPE_CHECKING:  # the CLI imports the core inside commands, so --help stays fast
+    from bodywork_jupyter.reader import RunReader
+    from bodywork_jupyter.targets import Target
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _stack(*options: Decorator) -> Decorator:
+    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return apply
+
+
+#: Which target, and where this machine keeps history: on every command that reads or changes.
+target_options = _stack(
+    click.option(
+        "--target",
+        "target_name",
+        default="local",
+        show_default=True,
+        help="Where the deployment lives (local: this machine).",
+    ),
+    click.option(
+        "--state-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        envvar="BODYWORK_STATE_DIR",
+        help="Where this machine keeps run history (default: ~/.local/share/bodywork-jupyter).",
+    ),
+)
+
+deploy_options = _stack(
+    click.argument("source", metavar="TARGET", default="."),
+    click.option("--branch", help="Deploy the head of this branch."),
+    click.option("--commit", help="Deploy this commit."),
+    target_options,
+    click.option("--context", help="kubeconfig context (cluster targets)."),
+    click.option("--namespace", help="Namespace (cluster targets)."),
+    click.option("--image", help="Stage image to run every stage in (cluster targets)."),
+    click.option(
+        "--param",
+        "params",
+        multiple=True,
+        metavar="STAGE.NAME=VALUE",
+        help="Override a notebook parameter for this run.",
+    ),
+    click.option(
+        "--max-parallel",
+        type=click.IntRange(1, 64),
+        default=4,
+        show_default=True,
+        help="At most this many stages run at once.",
+    ),
+    click.option(
+        "--detach",
+        is_flag=True,
+        help="Return at once; follow with 'bodywork logs RUN --follow'.",
+    ),
 )
 
 
-def _store(state_dir: Path | None) -> RunStore:
-    store = RunStore(state_dir)
-    deploying.refresh(store)
-    return store
+def open_target(target_name: str, state_dir: Path | None, **settings: str | None) -> Target:
+    from bodywork_jupyter.targets import TargetOptions
+    from bodywork_jupyter.targets import open_target as open_registered
+
+    given = {k: v for k, v in settings.items() if v}
+    target = open_registered(TargetOptions(name=target_name, state_dir=state_dir, **given))
+    target.refresh()
+    return target
 
 
-def deploy_options(function: Callable[..., None]) -> Callable[..., None]:
-    for option in reversed(
-        [
-            click.argument("target", default="."),
-            click.option("--branch", help="Deploy the head of this branch."),
-            click.option("--commit", help="Deploy this commit."),
-            click.option(
-                "--target",
-                "where",
-                default="local",
-                show_default=True,
-                help="Where the pipeline runs.",
-            ),
-            click.option(
-                "--param",
-                "params",
-                multiple=True,
-                metavar="STAGE.NAME=VALUE",
-                help="Override a notebook parameter for this run.",
-            ),
-            click.option(
-                "--detach",
-                is_flag=True,
-                help="Return at once; follow with 'bodywork logs RUN --follow'.",
-            ),
-            state_dir_option,
-        ]
-    ):
-        function = option(function)
-    return function
+def reader(target_name: str, state_dir: Path | None) -> RunReader:
+    from bodywork_jupyter.reader import RunReader
+
+    return RunReader(open_target(target_name, state_dir))
 
 
 def run_deploy(
-    target: str,
+    source: str,
     branch: str | None,
     commit: str | None,
-    where: str,
-    params: tuple[str, ...],
-    detach: bool,
+    target_name: str,
     state_dir: Path | None,
-    max_parallel: int = 4,
+    context: str | None,
+    namespace: str | None,
+    image: str | None,
+    params: tuple[str, ...],
+    max_parallel: int,
+    detach: bool,
 ) -> None:
-    prepared = deploying.prepare(target, branch, commit, params)
+    from bodywork_jupyter import deploying
+    from bodywork_jupyter.reader import RunReader
+    from bodywork_jupyter.targets import RunOptions
+
+    target = open_target(
+        target_name, state_dir, context=context, namespace=namespace, image=image
+    )
+    prepared = deploying.prepare(source, branch, commit, params, target=target, image=image)
     for warning in prepared.warnings:
         output.echo(output.style("warning: ", fg="yellow") + warning, err=True)
-    store = _store(state_dir)
-    run = deploying.submit(store, prepared, where, max_parallel)
-    output.echo(
-        f"deploying {prepared.resolved.description} as '{prepared.plan.pipeline}' (run {run.id})"
-    )
+    run = deploying.submit(target, prepared, RunOptions(max_parallel=max_parallel))
+    output.echo(f"deploying {prepared.description} as '{prepared.plan.pipeline}' (run {run.id})")
     if detach:
         output.echo(f"follow it with: bodywork logs {run.id} --follow")
         return
-    final = live.follow(store, run.id, lambda: deploying.refresh(store))
-    _report(store, final)
+    runs = RunReader(target)
+    _report(runs, live.follow(runs, run.id))
 
 
-def _report(store: RunStore, run: Run) -> None:
+def _report(runs: RunReader, run_id: str) -> None:
+    from bodywork_jupyter.engine import states
+
+    run = runs.run(run_id)
     if run.status == states.DEPLOYED:
-        for stage in store.stages(run.id):
-            if stage.url:
-                output.ok(f"{stage.stage} is serving at {stage.url}")
+        for name, url in runs.urls(run.id).items():
+            output.ok(f"{name} is serving at {url}")
         output.echo(f"stop it with: bodywork delete deployment {run.deployment}")
         return
     if run.status == states.SUCCEEDED:
         output.ok(f"run {run.id} succeeded")
         return
-    failed = [s for s in store.stages(run.id) if s.status == states.FAILED]
-    for stage in failed:
-        output.fail(f"{stage.stage}: {stage.message}")
-        if stage.log_path:
-            output.echo(f"  log: {stage.log_path}", err=True)
+    for stage in runs.stages(run.id):
+        if stage.status == states.FAILED:
+            output.fail(f"{stage.stage}: {stage.message}")
+            output.echo(f"  log: bodywork logs {run.id} {stage.stage}", err=True)
     output.fail(f"run {run.id} {run.status}: {run.message}")
     sys.exit(1)
 
@@ -108,9 +150,9 @@ def _report(store: RunStore, run: Run) -> None:
 def register(cli: click.Group) -> None:
     @cli.command()
     @deploy_options
-    def deploy(**kwargs: object) -> None:
+    def deploy(**kwargs: Any) -> None:
         """Deploy the pipeline in TARGET (a folder, default '.', or a git URL)."""
-        run_deploy(**kwargs)  # type: ignore[arg-type]
+        run_deploy(**kwargs)
 
     @cli.group()
     def create() -> None:
@@ -118,49 +160,36 @@ def register(cli: click.Group) -> None:
 
     @create.command("deployment")
     @deploy_options
-    def create_deployment(**kwargs: object) -> None:
+    def create_deployment(**kwargs: Any) -> None:
         """Same as 'bodywork deploy'."""
-        run_deploy(**kwargs)  # type: ignore[arg-type]
+        run_deploy(**kwargs)
 
     @cli.group()
     def get() -> None:
         """List deployments or runs."""
 
     @get.command("deployments")
-    @state_dir_option
-    def get_deployments(state_dir: Path | None) -> None:
+    @target_options
+    def get_deployments(target_name: str, state_dir: Path | None) -> None:
         """List deployments and their services."""
-        store = _store(state_dir)
-        rows = store.deployments()
-        if not rows:
+        views = reader(target_name, state_dir).deployments()
+        if not views:
             output.echo("no deployments")
             return
         output.echo(f"{'NAME':<24} {'STATUS':<10} {'RUN':<24} SERVICES")
-        for deployment in rows:
-            urls = []
-            if deployment.current_run:
-                urls = [
-                    f"{s.stage}={s.url}"
-                    for s in store.stages(deployment.current_run)
-                    if s.url and s.status == states.READY
-                ]
-            status = deployment.status
-            if deployment.supervisor_pid is None and status == "running":
-                status = "stopped"
-            output.echo(
-                f"{deployment.name:<24} {status:<10} {deployment.current_run or '-':<24} "
-                f"{' '.join(urls) or '-'}"
-            )
+        for view in views:
+            services = " ".join(f"{s}={u}" for s, u in view.urls.items()) or "-"
+            run = view.run.id if view.run else "-"
+            output.echo(f"{view.name:<24} {view.status:<10} {run:<24} {services}")
 
     get.add_command(get_deployments, "deployment")
 
     @get.command("runs")
     @click.argument("deployment", required=False)
-    @state_dir_option
-    def get_runs(deployment: str | None, state_dir: Path | None) -> None:
+    @target_options
+    def get_runs(deployment: str | None, target_name: str, state_dir: Path | None) -> None:
         """List runs (of one deployment, or all), newest first."""
-        store = _store(state_dir)
-        runs = store.runs(deployment)
+        runs = reader(target_name, state_dir).runs(deployment)
         if not runs:
             output.echo("no runs")
             return
@@ -175,43 +204,27 @@ def register(cli: click.Group) -> None:
     @click.argument("run_ref", metavar="RUN")
     @click.argument("stage", required=False)
     @click.option("--follow", "-f", is_flag=True, help="Keep printing until the run settles.")
-    @state_dir_option
-    def logs(run_ref: str, stage: str | None, follow: bool, state_dir: Path | None) -> None:
+    @target_options
+    def logs(
+        run_ref: str, stage: str | None, follow: bool, target_name: str, state_dir: Path | None
+    ) -> None:
         """Print a run's logs (RUN: a run id, a prefix, or a deployment name)."""
-        store = _store(state_dir)
-        run = deploying.find_run(store, run_ref)
-        names = [s.stage for s in store.stages(run.id)]
-        if stage is not None and stage not in names:
-            raise BadInputError(f"run {run.id} has no stage '{stage}' (stages: {', '.join(names)})")
-        offsets: dict[str, int] = {}
-        while True:
-            for state in store.stages(run.id):
-                if stage is not None and state.stage != stage:
-                    continue
-                if not state.log_path or not Path(state.log_path).exists():
-                    continue
-                with Path(state.log_path).open("rb") as handle:
-                    handle.seek(offsets.get(state.log_path, 0))
-                    chunk = handle.read()
-                    offsets[state.log_path] = handle.tell()
-                for line in chunk.decode("utf-8", errors="replace").splitlines():
-                    if not line.startswith("::bodywork-event::"):
-                        output.echo(f"{state.stage:<12}| {line}" if stage is None else line)
-            current = store.get_run(run.id)
-            assert current is not None
-            if not follow or live.settled(current):
-                break
-            time.sleep(live.POLL_SECONDS)
-            deploying.refresh(store)
+        runs = reader(target_name, state_dir)
+        run = runs.find_run(run_ref)
+        if stage is not None:
+            runs.stage(run.id, stage)
+        for chunk in runs.follow(run.id, stage, follow=follow):
+            for line in chunk.text.splitlines():
+                output.echo(line if stage is not None else f"{chunk.stage:<12}| {line}")
 
     @cli.command()
     @click.argument("run_ref", metavar="RUN")
-    @state_dir_option
-    def cancel(run_ref: str, state_dir: Path | None) -> None:
+    @target_options
+    def cancel(run_ref: str, target_name: str, state_dir: Path | None) -> None:
         """Cancel a queued or running run (services already serving keep serving)."""
-        store = _store(state_dir)
-        run = deploying.find_run(store, run_ref)
-        deploying.cancel_run(store, run)
+        runs = reader(target_name, state_dir)
+        run = runs.find_run(run_ref)
+        runs.target.cancel(run.id)
         output.ok(f"cancelling run {run.id}")
 
     @cli.group()
@@ -220,9 +233,8 @@ def register(cli: click.Group) -> None:
 
     @delete.command("deployment")
     @click.argument("name")
-    @state_dir_option
-    def delete_deployment(name: str, state_dir: Path | None) -> None:
+    @target_options
+    def delete_deployment(name: str, target_name: str, state_dir: Path | None) -> None:
         """Stop a deployment's services and free their ports (history is kept)."""
-        store = _store(state_dir)
-        deploying.delete_deployment(store, name)
+        open_target(target_name, state_dir).delete(name)
         output.ok(f"deleted deployment '{name}' (its services are stopped)")

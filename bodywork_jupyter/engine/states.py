@@ -1,28 +1,74 @@
-"""Run and stage states, and which event moves a run or stage into which state."""
+"""Run and stage states, and which event moves a run or stage into which state.
+
+These names are the one vocabulary every surface (CLI, Python API, magics, REST)
+shows: the ``Literal`` types below are what the read service returns.
+"""
 
 from __future__ import annotations
 
+from typing import Final, Literal
+
+RunStatus = Literal[
+    "queued", "running", "deployed", "succeeded", "failed", "cancelled", "lost", "stopped"
+]
+StageStatus = Literal[
+    "pending",
+    "running",
+    "retrying",
+    "ready",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "skipped",
+    "lost",
+    "stopped",
+]
+#: A deployment as people see it: what its current run is doing, or that it is gone.
+DeploymentStatus = Literal[
+    "pending", "running", "serving", "succeeded", "failed", "cancelled", "lost", "stopped",
+    "deleting", "deleted",
+]
+
 # runs
-QUEUED = "queued"
-RUNNING = "running"
-DEPLOYED = "deployed"  # batch stages done, services ready and serving
-SUCCEEDED = "succeeded"  # batch stages done, nothing left running
-FAILED = "failed"
-CANCELLED = "cancelled"
-LOST = "lost"  # its supervisor died
-STOPPED = "stopped"  # a deployed run whose services were stopped (deleted or replaced)
+QUEUED: Final = "queued"
+RUNNING: Final = "running"
+DEPLOYED: Final = "deployed"  # batch stages done, services ready and serving
+SUCCEEDED: Final = "succeeded"  # batch stages done, nothing left running
+FAILED: Final = "failed"
+CANCELLED: Final = "cancelled"
+LOST: Final = "lost"  # nobody drives it any more (locally: its supervisor's heartbeat stopped)
+STOPPED: Final = "stopped"  # a deployed run whose services were stopped (deleted or replaced)
 
 # stages (also RUNNING, SUCCEEDED, FAILED, CANCELLED, LOST, STOPPED)
-PENDING = "pending"
-RETRYING = "retrying"
-READY = "ready"  # a service that is serving
-SKIPPED = "skipped"  # never started: the run failed or was cancelled first
+PENDING: Final = "pending"
+RETRYING: Final = "retrying"
+READY: Final = "ready"  # a service that is serving
+SKIPPED: Final = "skipped"  # never started: the run failed or was cancelled first
 
-RUN_FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED, LOST, STOPPED})
-STAGE_FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED, SKIPPED, LOST, STOPPED})
-ACTIVE_RUN = frozenset({QUEUED, RUNNING, DEPLOYED})
+# deployments (besides the run statuses)
+SERVING: Final = "serving"
+DELETING: Final = "deleting"
+DELETED: Final = "deleted"
 
-RUN_STATUS_BY_EVENT = {
+RUN_FINISHED: frozenset[str] = frozenset({SUCCEEDED, FAILED, CANCELLED, LOST, STOPPED})
+STAGE_FINISHED: frozenset[str] = frozenset({SUCCEEDED, FAILED, CANCELLED, SKIPPED, LOST, STOPPED})
+ACTIVE_RUN: frozenset[str] = frozenset({QUEUED, RUNNING, DEPLOYED})
+
+
+def settled(status: str) -> bool:
+    """Whether a run has nothing more to do: finished, or deployed with every service ready.
+
+    The one answer to "has it settled?": every surface that waits for a run asks this.
+    """
+    return status in RUN_FINISHED or status == DEPLOYED
+
+
+def finished(status: str) -> bool:
+    """Whether a run is over (a deployed run is not: its services still serve)."""
+    return status in RUN_FINISHED
+
+
+RUN_STATUS_BY_EVENT: dict[str, RunStatus] = {
     "run.started": RUNNING,
     "run.deployed": DEPLOYED,
     "run.succeeded": SUCCEEDED,
@@ -32,7 +78,7 @@ RUN_STATUS_BY_EVENT = {
     "run.stopped": STOPPED,
 }
 
-STAGE_STATUS_BY_EVENT = {
+STAGE_STATUS_BY_EVENT: dict[str, StageStatus] = {
     "stage.starting": RUNNING,
     "stage.retrying": RETRYING,
     "stage.succeeded": SUCCEEDED,

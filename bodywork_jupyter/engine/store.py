@@ -2,8 +2,9 @@
 
 Events are the one way state changes: ``record()`` appends an event and updates
 the summary rows in one transaction, so a crash mid-run leaves history whole
-(WAL journal; every write is a short transaction). A run whose supervisor died
-is reported as ``lost`` instead of running forever.
+(WAL journal; every write is a short transaction). Whether a run is still driven
+by someone is not the store's question: each target decides (the local target from
+its supervisor's heartbeat) and records ``run.lost``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bodywork_jupyter.engine import states
+from bodywork_jupyter.engine.states import RunStatus, StageStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -60,6 +62,7 @@ CREATE TABLE IF NOT EXISTS stages (
     url TEXT,
     log_path TEXT,
     notebook_path TEXT,
+    ref TEXT,
     PRIMARY KEY (run_id, stage)
 );
 CREATE TABLE IF NOT EXISTS events (
@@ -81,10 +84,13 @@ _NO_PLAN = (
     " cancel_requested, options"
 )
 
-#: Columns added to ``runs`` after its first release, with their definitions.
-_ADDED_RUN_COLUMNS = {
-    "cancel_requested": "INTEGER NOT NULL DEFAULT 0",
-    "options": "TEXT NOT NULL DEFAULT '{}'",
+#: Columns added after a table's first release, with their definitions.
+_ADDED_COLUMNS = {
+    "runs": {
+        "cancel_requested": "INTEGER NOT NULL DEFAULT 0",
+        "options": "TEXT NOT NULL DEFAULT '{}'",
+    },
+    "stages": {"ref": "TEXT"},
 }
 
 
@@ -115,7 +121,7 @@ class Deployment:
 class Run:
     id: str
     deployment: str
-    status: str
+    status: RunStatus
     created: float
     started: float | None
     finished: float | None
@@ -131,14 +137,15 @@ class StageState:
     run_id: str
     stage: str
     kind: str
-    status: str
+    status: StageStatus
     attempt: int
     started: float | None
     finished: float | None
     message: str
     url: str | None
-    log_path: str | None
+    log_path: str | None  # stores written before 0.2 only; logs are read through the target
     notebook_path: str | None
+    ref: dict[str, Any] | None = None  # the backend's stored handle reference
 
 
 @dataclass(frozen=True)
@@ -171,10 +178,11 @@ class RunStore:
 
     def _migrate(self) -> None:
         """Add columns that newer versions know, keeping the history of older stores."""
-        have = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
-        for column, ddl in _ADDED_RUN_COLUMNS.items():
-            if column not in have:
-                self._db.execute(f"ALTER TABLE runs ADD COLUMN {column} {ddl}")
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for column, ddl in columns.items():
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -274,12 +282,14 @@ class RunStore:
         )
 
     def set_supervisor(self, deployment: str, pid: int | None, run_id: str | None = None) -> None:
+        """A supervisor starts (its pid, a first heartbeat) or leaves (no pid, no heartbeat)."""
+        beat = time.time() if pid is not None else None
         with self._tx() as db:
             db.execute(
                 "UPDATE deployments SET supervisor_pid=?, heartbeat=?, updated=?"
                 + (", current_run=?" if run_id else "")
                 + " WHERE name=?",
-                (pid, time.time(), time.time(), *((run_id,) if run_id else ()), deployment),
+                (pid, beat, time.time(), *((run_id,) if run_id else ()), deployment),
             )
 
     def heartbeat(self, deployment: str) -> None:
@@ -288,6 +298,7 @@ class RunStore:
         )
 
     def request_cancel(self, run_id: str) -> None:
+        """Ask the run's driver to cancel it; a run nobody started yet is cancelled at once."""
         with self._tx() as db:
             db.execute("UPDATE runs SET cancel_requested=1 WHERE id=?", (run_id,))
             self._append(db, run_id, "run.cancel_requested", None, None, {}, time.time())
@@ -299,11 +310,16 @@ class RunStore:
         row = self._db.execute("SELECT cancel_requested FROM runs WHERE id=?", (run_id,)).fetchone()
         return bool(row and row[0])
 
-    def set_deployment_status(self, deployment: str, status: str) -> None:
+    def set_deployment_status(
+        self, deployment: str, status: str, unless: tuple[str, ...] = ()
+    ) -> None:
+        """Set the status unless it is one of ``unless`` (one statement: no check-then-set)."""
+        keep = ",".join("?" * len(unless))
         with self._tx() as db:
             db.execute(
-                "UPDATE deployments SET status=?, updated=? WHERE name=?",
-                (status, time.time(), deployment),
+                "UPDATE deployments SET status=?, updated=? WHERE name=?"
+                + (f" AND status NOT IN ({keep})" if unless else ""),
+                (status, time.time(), deployment, *unless),
             )
 
     # -- reads ---------------------------------------------------------------------------------
@@ -314,15 +330,14 @@ class RunStore:
         row = self._db.execute(f"SELECT {columns} FROM runs WHERE id=?", (run_id,)).fetchone()
         return _run(row) if row else None
 
-    def find_run(self, prefix: str) -> Run | None:
-        """A run by id or unique id prefix."""
+    def runs_with_prefix(self, prefix: str, limit: int = 2) -> list[Run]:
+        """Runs whose id starts with ``prefix`` (compared as text: no wildcards), newest first."""
         rows = self._db.execute(
-            "SELECT * FROM runs WHERE id LIKE ? ORDER BY created DESC LIMIT 2", (prefix + "%",)
+            f"SELECT {_NO_PLAN} FROM runs WHERE substr(id, 1, ?) = ? ORDER BY created DESC"
+            " LIMIT ?",
+            (len(prefix), prefix, limit),
         ).fetchall()
-        exact = [r for r in rows if r["id"] == prefix]
-        if exact or len(rows) == 1:
-            return _run((exact or rows)[0])
-        return None
+        return [_run(r) for r in rows]
 
     def runs(
         self, deployment: str | None = None, limit: int = 50, with_plan: bool = True
@@ -349,7 +364,7 @@ class RunStore:
         rows = self._db.execute(
             "SELECT * FROM stages WHERE run_id=? ORDER BY rowid", (run_id,)
         ).fetchall()
-        return [StageState(**dict(r)) for r in rows]
+        return [_stage(r) for r in rows]
 
     def events(self, run_id: str, after: int = 0) -> list[Event]:
         rows = self._db.execute(
@@ -378,42 +393,13 @@ class RunStore:
             query += " WHERE status != 'deleted'"
         return [_deployment(r) for r in self._db.execute(query + " ORDER BY name").fetchall()]
 
-    # -- liveness --------------------------------------------------------------------------------
-
-    def mark_lost_runs(self) -> None:
-        """Runs whose supervisor is gone are 'lost', not running forever."""
+    def active_runs(self) -> list[Run]:
+        """Runs that are queued, running or deployed (without their plans)."""
         rows = self._db.execute(
-            "SELECT r.id, r.deployment, d.supervisor_pid FROM runs r JOIN deployments d"
-            " ON d.name = r.deployment WHERE r.status IN (?, ?, ?)",
-            (states.RUNNING, states.QUEUED, states.DEPLOYED),
+            f"SELECT {_NO_PLAN} FROM runs WHERE status IN (?, ?, ?) ORDER BY created",
+            (states.QUEUED, states.RUNNING, states.DEPLOYED),
         ).fetchall()
-        for row in rows:
-            pid = row["supervisor_pid"]
-            run = self.get_run(row["id"])
-            if run is None or (run.status == states.QUEUED and time.time() - run.created < 30):
-                continue
-            if pid is None or not pid_alive(pid):
-                self.record(
-                    row["id"],
-                    "run.lost",
-                    message="the supervisor process died (was it killed?) - deploy again",
-                )
-                self.set_deployment_status(row["deployment"], states.LOST)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie still answers kill(0): check its state
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+        return [_run(r) for r in rows]
 
 
 def _plan_stages(plan: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -429,6 +415,12 @@ def _run(row: sqlite3.Row) -> Run:
     data["plan"] = json.loads(data["plan"])
     data["options"] = json.loads(data["options"])
     return Run(**data)
+
+
+def _stage(row: sqlite3.Row) -> StageState:
+    data = dict(row)
+    data["ref"] = json.loads(data["ref"]) if data.get("ref") else None
+    return StageState(**data)
 
 
 def _deployment(row: sqlite3.Row) -> Deployment:
@@ -475,10 +467,13 @@ def _apply(
         if message or stage_status in states.STAGE_FINISHED:
             fields.append("message=?")
             values.append(message)
-        for key in ("url", "log_path", "notebook_path"):
+        for key in ("url", "notebook_path"):
             if data.get(key):
                 fields.append(f"{key}=?")
                 values.append(data[key])
+        if type_ == "stage.starting":
+            fields.append("ref=?")
+            values.append(json.dumps(data["ref"]) if data.get("ref") is not None else None)
         db.execute(
             f"UPDATE stages SET {', '.join(fields)} WHERE run_id=? AND stage=?",
             (*values, run_id, stage),

@@ -1,6 +1,32 @@
-"""Pipeline -> Plan: the one intermediate representation every backend renders from."""
+"""Pipeline -> Plan: the one intermediate representation every backend renders from.
 
-from bodywork_jupyter.plan.model import Plan, PlannedStage, Probe
+Pure: no I/O, no processes, no Kubernetes. ``plan_pipeline`` resolves a Pipeline,
+``apply_params`` applies ``--param`` overrides, and ``runner_spec`` turns a planned stage
+and a backend's ``Placement`` into the runner's StageSpec.
+"""
+
+from bodywork_jupyter.plan.model import (
+    Plan,
+    PlannedSecret,
+    PlannedService,
+    PlannedSource,
+    PlannedStage,
+    Probe,
+)
+from bodywork_jupyter.plan.params import apply_params
 from bodywork_jupyter.plan.planner import DEFAULT_IMAGE, plan_pipeline
+from bodywork_jupyter.plan.runner_spec import Placement, runner_spec
 
-__all__ = ["DEFAULT_IMAGE", "Plan", "PlannedStage", "Probe", "plan_pipeline"]
+__all__ = [
+    "DEFAULT_IMAGE",
+    "Placement",
+    "Plan",
+    "PlannedSecret",
+    "PlannedService",
+    "PlannedSource",
+    "PlannedStage",
+    "Probe",
+    "apply_params",
+    "plan_pipeline",
+    "runner_spec",
+]

@@ -1,36 +1,52 @@
-"""Turn a Pipeline and a code source into a Plan (pure: no I/O)."""
+"""Turn a Pipeline and a code source into a Plan (pure: no I/O).
+
+The planner decides everything that does not depend on where or when a stage runs:
+the image, the probes, the secrets' group. The runner's StageSpec is built later, per
+attempt, by ``runner_spec``.
+"""
 
 from __future__ import annotations
 
 from bodywork_jupyter.pipeline.dag import k8s_name, topological_order
-from bodywork_jupyter.pipeline.model import Pipeline, Stage
-from bodywork_jupyter.plan.model import Plan, PlannedStage, Probe
-from bodywork_runner.spec import ServiceSettings, Source, StageSpec
+from bodywork_jupyter.pipeline.model import Pipeline, SecretRef, ServiceSpec, Stage
+from bodywork_jupyter.plan.model import (
+    Plan,
+    PlannedSecret,
+    PlannedService,
+    PlannedSource,
+    PlannedStage,
+    Probe,
+)
+from bodywork_runner.spec import Source
 
 #: The generic stage image (built from runner/Dockerfile).
 DEFAULT_IMAGE = "ghcr.io/bodywork-jupyter/stage-runner:0.1"
 #: Bodywork's own image cannot run our runner: 1.1 files that name it get ours.
 BODYWORK_IMAGES = ("bodyworkml/bodywork-core",)
+#: Where the runner answers health checks for a served notebook, unless the file says.
 HEALTH_PATH = "/healthz"
 
 
-def plan_pipeline(pipeline: Pipeline, source: Source, image: str | None = None) -> Plan:
-    """Resolve every stage: its runner spec, image, probes, retries and timeouts."""
+def plan_pipeline(
+    pipeline: Pipeline, source: Source | PlannedSource, image: str | None = None
+) -> Plan:
+    """Resolve every stage: its image, probes, secrets, retries and timeouts."""
     default_image = image or _pipeline_image(pipeline)
-    stages = {
-        s.name: _plan_stage(pipeline, s, source, default_image) for s in pipeline.dag_stages()
-    }
+    group = pipeline.secrets_group
+    stages = {s.name: _plan_stage(s, default_image, group) for s in pipeline.dag_stages()}
     on_failure = None
     if pipeline.run_on_failure:
-        on_failure = _plan_stage(
-            pipeline, pipeline.stages[pipeline.run_on_failure], source, default_image
-        )
+        on_failure = _plan_stage(pipeline.stages[pipeline.run_on_failure], default_image, group)
+    if isinstance(source, Source):
+        source = PlannedSource.from_runner(source)
     return Plan(
         pipeline=pipeline.name,
         k8s_name=k8s_name(pipeline.name).replace(".", "-"),
         namespace=pipeline.namespace,
         schedule=pipeline.schedule,
-        source=_source_dict(source),
+        source=source,
+        log_level=pipeline.log_level,
+        secrets_group=group,
         order=tuple(topological_order(pipeline.dependencies())),
         stages=stages,
         run_on_failure=on_failure,
@@ -43,39 +59,7 @@ def _pipeline_image(pipeline: Pipeline) -> str:
     return DEFAULT_IMAGE
 
 
-def _plan_stage(pipeline: Pipeline, stage: Stage, source: Source, image: str) -> PlannedStage:
-    service = stage.service
-    readiness = None
-    settings = None
-    if service is not None:
-        if stage.is_notebook:
-            path = service.readiness_path or HEALTH_PATH
-            readiness = Probe(kind="http", port=service.port, path=path)
-        elif service.readiness_path:
-            readiness = Probe(kind="http", port=service.port, path=service.readiness_path)
-        else:
-            readiness = Probe(kind="tcp", port=service.port)
-        settings = ServiceSettings(
-            port=service.port,
-            readiness_path=service.readiness_path or HEALTH_PATH,
-            predict_function=service.predict_function,
-        )
-    spec = StageSpec(
-        pipeline=pipeline.name,
-        stage=stage.name,
-        kind=stage.kind,
-        file=stage.path,
-        source=source,
-        parameters=dict(stage.parameters),
-        args=list(stage.args),
-        env=dict(stage.env),
-        env_from_secrets=sorted(stage.secrets),
-        requirements=list(stage.requirements),
-        requirements_file=stage.requirements_file,
-        timeout_seconds=stage.timeout_seconds,
-        service=settings,
-        log_level=pipeline.log_level,
-    )
+def _plan_stage(stage: Stage, image: str, group: str | None) -> PlannedStage:
     return PlannedStage(
         name=stage.name,
         k8s_name=k8s_name(stage.name),
@@ -85,23 +69,39 @@ def _plan_stage(pipeline: Pipeline, stage: Stage, source: Source, image: str) ->
         resources=stage.resources,
         retries=stage.retries,
         timeout_seconds=stage.timeout_seconds,
-        secrets=dict(stage.secrets),
-        replicas=service.replicas if service else 1,
-        port=service.port if service else None,
-        ingress=service.ingress if service else False,
-        readiness=readiness,
-        spec=_spec_dict(spec),
+        file=stage.path,
+        parameters=dict(stage.parameters),
+        args=stage.args,
+        env=dict(stage.env),
+        secrets={env: _secret(ref, group) for env, ref in stage.secrets.items()},
+        requirements=stage.requirements,
+        requirements_file=stage.requirements_file,
+        service=_service(stage.service, stage.is_notebook) if stage.service else None,
     )
 
 
-def _spec_dict(spec: StageSpec) -> dict[str, object]:
-    import json
-
-    data: dict[str, object] = json.loads(spec.to_json())
-    return data
+def _secret(ref: SecretRef, group: str | None) -> PlannedSecret:
+    return PlannedSecret(group=group, secret=ref.secret, key=ref.key)
 
 
-def _source_dict(source: Source) -> dict[str, object]:
-    from dataclasses import asdict
+def _service(service: ServiceSpec, is_notebook: bool) -> PlannedService:
+    """A notebook is served by the runner, which always answers HTTP on its health path.
 
-    return asdict(source)
+    A module serves itself: it is probed on the path it declares, or by a TCP connect
+    when it declares none (Bodywork services had no health endpoint).
+    """
+    health_path = service.readiness_path or HEALTH_PATH
+    if is_notebook:
+        readiness = Probe(kind="http", port=service.port, path=health_path)
+    elif service.readiness_path:
+        readiness = Probe(kind="http", port=service.port, path=service.readiness_path)
+    else:
+        readiness = Probe(kind="tcp", port=service.port)
+    return PlannedService(
+        port=service.port,
+        replicas=service.replicas,
+        ingress=service.ingress,
+        readiness=readiness,
+        readiness_path=health_path,
+        predict_function=service.predict_function,
+    )

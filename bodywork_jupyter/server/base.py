@@ -11,9 +11,10 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from jupyter_server.utils import url_path_join
 from pydantic import BaseModel
 
-from bodywork_jupyter.engine.store import Run, RunStore
+from bodywork_jupyter.reader import RunReader
 from bodywork_jupyter.server import paths
-from bodywork_jupyter.server.errors import ApiError, NotFoundError, translate
+from bodywork_jupyter.server.errors import ApiError, translate
+from bodywork_jupyter.targets import Target
 
 if TYPE_CHECKING:
     from bodywork_jupyter.server.extension import BodyworkExtension
@@ -38,9 +39,20 @@ class BodyworkHandler(ExtensionHandlerMixin, APIHandler):
         return app
 
     @property
-    def store(self) -> RunStore:
-        """The run store (one connection per thread; this one is the server's loop thread)."""
-        return self.bodywork.store()
+    def target_name(self) -> str:
+        """``?target=`` (default: local)."""
+        return self.get_query_argument("target", "local") or "local"
+
+    @property
+    def target(self) -> Target:
+        """The target this request reads (one connection per thread: this is the loop's)."""
+        self.bodywork.refresh(self.target_name)
+        return self.bodywork.target(self.target_name)
+
+    @property
+    def runs(self) -> RunReader:
+        """The one read service, over this request's target."""
+        return RunReader(self.target)
 
     @property
     def root(self) -> Path:
@@ -98,11 +110,3 @@ class BodyworkHandler(ExtensionHandlerMixin, APIHandler):
         if not minimum <= value <= maximum:
             raise ApiError(f"?{name}={raw}: must be between {minimum} and {maximum}")
         return value
-
-    def find_run(self, ref: str) -> Run:
-        """A run by id or unique id prefix, or 404."""
-        store = self.store
-        run = store.get_run(ref, with_plan=False) or store.find_run(ref)
-        if run is None:
-            raise NotFoundError(f"no run '{ref}' - list runs with GET /bodywork/api/runs")
-        return run

@@ -23,7 +23,10 @@ class DeployBody(_Body):
     ]
     branch: str | None = None
     commit: str | None = None
-    target: str = "local"
+    target: str = Field("local", description="Where it runs (local: this machine).")
+    context: str | None = Field(None, description="kubeconfig context (cluster targets).")
+    namespace: str | None = Field(None, description="Namespace (cluster targets).")
+    image: str | None = Field(None, description="Stage image (cluster targets).")
     params: dict[str, JsonValue] = Field(
         default_factory=dict, description='Notebook parameters as {"stage.name": value}.'
     )

@@ -3,6 +3,7 @@
 Every handler raises; ``base.BodyworkHandler.write_error`` calls ``translate``::
 
     NotFoundError            404  a deployment, run, stage or file that does not exist
+                                  (ours here, or bodywork_jupyter.errors.NotFoundError)
     ForbiddenError           403  a path outside the server's root
     ConfigError              400  with every Problem in ``problems``
     BadInputError            400  (TagError too)
@@ -22,6 +23,7 @@ from pydantic import ValidationError
 from tornado.web import HTTPError
 
 from bodywork_jupyter.errors import BadInputError, ConfigError, TargetUnreachableError
+from bodywork_jupyter.errors import NotFoundError as MissingError
 
 
 class ApiError(Exception):
@@ -61,6 +63,8 @@ def translate(exc: BaseException | None, status: int) -> ErrorReply:
         problems = [p.to_dict() for p in exc.problems]
         count = len(exc.problems)
         return ErrorReply(400, f"{count} problem{'s' if count != 1 else ''} found", problems)
+    if isinstance(exc, MissingError):
+        return ErrorReply(404, str(exc))
     if isinstance(exc, BadInputError):
         return ErrorReply(400, str(exc))
     if isinstance(exc, ValidationError):

@@ -1,9 +1,9 @@
 """The jupyter_server extension app: its config, and the handlers it adds to the server.
 
 Enabled on install (``jupyter-config/server-config/bodywork_jupyter.json``). Runs are
-never executed in the Jupyter server's process: deploying hands them to a detached
-supervisor, and every read goes through the run store, so a Jupyter restart loses
-nothing.
+never executed in the Jupyter server's process: deploying hands them to a target (locally,
+a detached supervisor), and every read goes through the target's records, so a Jupyter
+restart loses nothing.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Unicode
 
-from bodywork_jupyter import deploying
 from bodywork_jupyter._version import __version__
-from bodywork_jupyter.engine.store import RunStore, default_state_dir
+from bodywork_jupyter.engine.store import default_state_dir
 from bodywork_jupyter.server.cache import ResponseCache
+from bodywork_jupyter.targets import Target, TargetOptions, open_target
 
 
 class BodyworkExtension(ExtensionApp):
@@ -39,10 +39,12 @@ class BodyworkExtension(ExtensionApp):
 
     def initialize_settings(self) -> None:
         self._local = threading.local()
+        self._refreshed: dict[str, float] = {}
         self.cache = ResponseCache()
-        store = self.store()
-        deploying.refresh(store)
-        self.log.info("bodywork: REST API at /bodywork/api/, run store in %s", store.state_dir)
+        self.refresh("local")
+        self.log.info(
+            "bodywork: REST API at /bodywork/api/, run history in %s", self.resolved_state_dir()
+        )
 
     def initialize_handlers(self) -> None:
         from bodywork_jupyter.server.routes import ROUTES
@@ -52,22 +54,25 @@ class BodyworkExtension(ExtensionApp):
     def resolved_state_dir(self) -> Path:
         return Path(self.state_dir).expanduser() if self.state_dir else default_state_dir()
 
-    def store(self) -> RunStore:
-        """The run store, one SQLite connection per thread (handlers offload work to threads)."""
-        store: RunStore | None = getattr(self._local, "store", None)
-        if store is None:
-            store = RunStore(self.resolved_state_dir())
-            self._local.store = store
-        return store
+    def options(self, name: str = "local", **settings: str | None) -> TargetOptions:
+        given = {k: v for k, v in settings.items() if v}
+        return TargetOptions(name=name, state_dir=self.resolved_state_dir(), **given)
+
+    def target(self, name: str = "local") -> Target:
+        """The target ``name``, opened once per thread (handlers offload work to threads)."""
+        opened: dict[str, Target] = self._local.__dict__.setdefault("targets", {})
+        if name not in opened:
+            opened[name] = open_target(self.options(name))
+        return opened[name]
 
     async def stop_extension(self) -> None:
-        store: RunStore | None = getattr(getattr(self, "_local", None), "store", None)
-        if store is not None:
-            store.close()
+        local = getattr(self, "_local", None)
+        for target in getattr(local, "targets", {}).values():
+            target.close()
 
-    def refresh(self, every: float = 1.0) -> None:
-        """Mark runs whose supervisor died as lost (at most once a second: reads stay cheap)."""
+    def refresh(self, name: str = "local", every: float = 1.0) -> None:
+        """Let the target settle runs nobody drives (at most once a second: reads stay cheap)."""
         now = time.monotonic()
-        if now - getattr(self, "_refreshed", float("-inf")) >= every:
-            self._refreshed = now
-            deploying.refresh(self.store())
+        if now - self._refreshed.get(name, float("-inf")) >= every:
+            self._refreshed[name] = now
+            self.target(name).refresh()

@@ -7,7 +7,7 @@ from typing import Any
 
 import git
 
-from bodywork_jupyter.backends.git_source import safe_url
+from bodywork_jupyter.sources import safe_url
 
 
 def describe(folder: Path) -> dict[str, Any]:

@@ -6,11 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bodywork_jupyter.backends.git_source import safe_url
 from bodywork_jupyter.engine import states
-from bodywork_jupyter.engine.store import Deployment, Event, Run, StageState
+from bodywork_jupyter.engine.store import Event, Run, StageState
 from bodywork_jupyter.pipeline.model import Pipeline
 from bodywork_jupyter.pipeline.problems import Problem
+from bodywork_jupyter.reader import DeploymentView, RunReader
+from bodywork_jupyter.sources import safe_url
 
 #: ``url(*parts)`` -> an absolute URL path under the API (the server's base URL included).
 UrlFor = Callable[..., str]
@@ -24,17 +25,20 @@ def source(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def deployment(record: Deployment, current: Run | None = None) -> dict[str, Any]:
+def deployment(view: DeploymentView) -> dict[str, Any]:
+    record = view.record
     return {
         "name": record.name,
         "pipeline": record.pipeline,
         "target": record.target,
-        "status": record.status,
+        "status": view.status,
         "source": source(record.source),
         "created": record.created,
         "updated": record.updated,
-        "current_run": record.current_run,
-        "run": run_summary(current) if current is not None else None,
+        "current_run": view.run.id if view.run else None,
+        "run": run_summary(view.run) if view.run is not None else None,
+        "serving_run": view.serving_run.id if view.serving_run else None,
+        "urls": view.urls,
     }
 
 
@@ -52,13 +56,15 @@ def run_summary(record: Run) -> dict[str, Any]:
     }
 
 
-def run_detail(record: Run, stages: list[StageState], url: UrlFor) -> dict[str, Any]:
+def run_detail(record: Run, runs: RunReader, url: UrlFor) -> dict[str, Any]:
+    stages = runs.stages(record.id)
     return {
         **run_summary(record),
         "options": record.options,
+        "settled": states.settled(record.status),
         "finished_ok": record.status in (states.SUCCEEDED, states.DEPLOYED),
         "stages": [stage(record.id, s, url) for s in stages],
-        "urls": {s.stage: s.url for s in stages if s.url and s.status == states.READY},
+        "urls": runs.urls(record.id),
         "links": {
             "self": url("runs", record.id),
             "events": url("runs", record.id, "events"),
@@ -68,7 +74,6 @@ def run_detail(record: Run, stages: list[StageState], url: UrlFor) -> dict[str, 
 
 
 def stage(run_id: str, state: StageState, url: UrlFor) -> dict[str, Any]:
-    has_notebook = bool(state.notebook_path and Path(state.notebook_path).is_file())
     duration = (
         state.finished - state.started if state.started is not None and state.finished else None
     )
@@ -82,8 +87,8 @@ def stage(run_id: str, state: StageState, url: UrlFor) -> dict[str, Any]:
         "duration": duration,
         "message": state.message,
         "url": state.url,
-        "log": url("runs", run_id, "logs", state.stage) if state.log_path else None,
-        "notebook": url("runs", run_id, "notebooks", state.stage) if has_notebook else None,
+        "log": url("runs", run_id, "logs", state.stage) if state.attempt else None,
+        "notebook": url("runs", run_id, "notebooks", state.stage) if state.notebook_path else None,
     }
 
 

@@ -4,9 +4,10 @@
     RunView(run)        # the last expression of a cell: shows it
 
 A background thread reads ``run.events(after=last_seq)`` every ``poll`` seconds (it
-opens its own connection to the run store) and updates only the cards of the stages
+opens its own connection to the run's target) and updates only the cards of the stages
 that changed. It stops when the run settles (finished, or deployed with every service
-ready), after one last refresh. Nothing here talks to a backend: the view reads the store.
+ready), after one last refresh. Nothing here talks to a backend: the view reads through
+the read service (``reader.RunReader``), as every other surface does.
 """
 
 from __future__ import annotations
@@ -18,19 +19,17 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as w  # type: ignore[import-untyped]
 
 from bodywork_jupyter.api import Run
 from bodywork_jupyter.engine import states
-from bodywork_jupyter.engine.store import Event, RunStore, StageState
+from bodywork_jupyter.engine.store import Event, StageState
 from bodywork_jupyter.widgets import dag
 
 POLL_SECONDS = 0.3
 LOG_LINES = 20
-_EVENT_LINE = "::bodywork-event::"
 #: Run-level events that change every stage's row at once.
 _ALL_STAGES_EVENTS = frozenset({"run.lost", "run.stopped", "run.cancelled", "run.failed"})
 
@@ -49,10 +48,9 @@ class StageCard:
         self.message = ""
         self.url: str | None = None
         self.cells = (0, 0)
-        self.log_path: str | None = None
+        self.log_attempt = 0
         self.log_offset = 0
         self.lines: deque[str] = deque(maxlen=log_lines)
-        self._partial = b""
         self.updates = 0  # how often the card was redrawn (tests: only changed cards are)
 
         self.title = w.HTML()
@@ -97,14 +95,10 @@ class StageCard:
             if self.lines:
                 self.lines.append(f"--- attempt {event.attempt} ---")
             self.cells = (0, 0)
-            self.log_offset = 0
-            self._partial = b""
         elif event.type == "runner.cell.finished":
             self.cells = (int(event.data.get("index", 0)), int(event.data.get("total", 0)))
 
     def take_row(self, row: StageState) -> None:
-        if row.log_path != self.log_path:
-            self.log_path, self.log_offset, self._partial = row.log_path, 0, b""
         self.status = row.status
         self.attempt = row.attempt
         self.started, self.finished = row.started, row.finished
@@ -113,28 +107,17 @@ class StageCard:
         if self.status == states.SUCCEEDED and self.cells[1] and self.kind == "batch":
             self.cells = (self.cells[1], self.cells[1])
 
-    def read_log(self) -> bool:
-        """Read what was appended to the log since the last call; True when lines arrived."""
-        if not self.log_path:
+    def read_log(self, run: Run) -> bool:
+        """Read the lines added to the log since the last call; True when lines arrived."""
+        if not self.attempt:
             return False
-        try:
-            with Path(self.log_path).open("rb") as handle:
-                handle.seek(self.log_offset)
-                chunk = handle.read()
-                self.log_offset = handle.tell()
-        except OSError:
-            return False
-        if not chunk:
-            return False
-        data = self._partial + chunk
-        *complete, self._partial = data.split(b"\n")
-        added = False
-        for raw in complete:
-            line = raw.decode("utf-8", errors="replace").rstrip("\r")
-            if not line.startswith(_EVENT_LINE):
-                self.lines.append(line)
-                added = True
-        return added
+        if self.attempt != self.log_attempt:
+            self.log_attempt, self.log_offset = self.attempt, 0
+        chunk = run.reader.log(run.id, self.name, self.log_offset)
+        self.log_offset = chunk.next_offset
+        lines = chunk.text.splitlines()
+        self.lines.extend(lines)
+        return bool(lines)
 
     # -- drawing --------------------------------------------------------------------------
 
@@ -241,7 +224,7 @@ class RunView:
 
     @property
     def settled(self) -> bool:
-        return self._run_status in states.RUN_FINISHED or self._run_status == states.DEPLOYED
+        return states.settled(self._run_status)
 
     def stage_status(self, stage: str) -> str:
         return self._card(stage).status
@@ -312,10 +295,9 @@ class RunView:
         return self._thread is not None and self._thread.is_alive()
 
     def _follow(self) -> None:
-        # sqlite connections belong to one thread: this thread reads through its own
-        store = RunStore(self.run.state_dir)
+        # a store connection belongs to one thread: this thread reads through its own
+        run = self.run.reopen()
         try:
-            run = Run(store, self.run.id)
             while not self._stop.is_set():
                 self.update(run)
                 if self.settled:
@@ -326,7 +308,7 @@ class RunView:
             self.error = f"{type(exc).__name__}: {exc}"
             self._draw_header(time.time())
         finally:
-            store.close()
+            run.close()
 
     def update(self, run: Run | None = None, *, redraw_all: bool = False) -> set[str]:
         """Apply the events since the last update; returns the stages whose card changed."""
@@ -351,7 +333,7 @@ class RunView:
             now = time.time()
             logs_changed = set()
             for name, card in self.cards.items():
-                if card.read_log() or (redraw_all and card.lines):
+                if card.read_log(run) or (redraw_all and card.lines):
                     logs_changed.add(name)
                     card.draw_log()
                 if name in changed:

@@ -23,16 +23,16 @@ def test_events_drive_run_and_stage_status(tmp_path: Path) -> None:
     run = store.create_run("demo", "demo", "local", {"local_path": "/x"}, PLAN, {"max_parallel": 2})
     assert (run.status, run.options) == ("queued", {"max_parallel": 2})
     store.record(run.id, "run.started")
-    store.record(run.id, "stage.starting", "prep", 1, log_path="/logs/prep")
+    store.record(run.id, "stage.starting", "prep", 1, ref={"pids": [1]})
     store.record(run.id, "stage.retrying", "prep", 1, message="boom - retry 1 of 1 in 10s")
-    store.record(run.id, "stage.starting", "prep", 2)
+    store.record(run.id, "stage.starting", "prep", 2, ref={"pids": [2]})
     store.record(run.id, "stage.succeeded", "prep", 2)
     store.record(run.id, "stage.starting", "serve", 1)
     store.record(run.id, "stage.ready", "serve", 1, url="http://127.0.0.1:5000")
     store.record(run.id, "run.deployed", message="services ready")
     stages = {s.stage: s for s in store.stages(run.id)}
     assert (stages["prep"].status, stages["prep"].attempt) == ("succeeded", 2)
-    assert stages["prep"].log_path == "/logs/prep"
+    assert stages["prep"].ref == {"pids": [2]}  # the newest attempt's handle reference
     assert (stages["serve"].status, stages["serve"].url) == ("ready", "http://127.0.0.1:5000")
     assert store.get_run(run.id).status == "deployed"  # type: ignore[union-attr]
     assert [e.type for e in store.events(run.id)][:3] == [
@@ -40,21 +40,57 @@ def test_events_drive_run_and_stage_status(tmp_path: Path) -> None:
         "run.started",
         "stage.starting",
     ]
-    assert store.find_run(run.id[:12]) == store.get_run(run.id)
+    assert [r.id for r in store.runs_with_prefix(run.id[:12])] == [run.id]
 
 
-def test_a_dead_supervisor_makes_its_runs_lost(tmp_path: Path) -> None:
+def test_run_id_prefixes_are_text_not_patterns(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
     run = store.create_run("demo", "demo", "local", {}, PLAN)
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    store.set_supervisor("demo", dead.pid, run.id)
+    assert store.runs_with_prefix("%") == []
+    assert store.runs_with_prefix("_" * 8) == []
+    assert [r.id for r in store.runs_with_prefix(run.id[:4])] == [run.id]
+
+
+def test_a_silent_heartbeat_makes_its_runs_lost(tmp_path: Path) -> None:
+    """Liveness is the supervisor's heartbeat, not whether some pid exists on this machine."""
+    from bodywork_jupyter.backends.local.target import LOST_AFTER_SECONDS, LocalTarget
+    from bodywork_jupyter.targets import TargetOptions
+
+    target = LocalTarget(TargetOptions(state_dir=tmp_path))
+    store = target.store
+    run = store.create_run("demo", "demo", "local", {}, PLAN)
+    # a live process's pid, but a heartbeat that stopped long ago: lost
+    store.set_supervisor("demo", 1, run.id)
     store.record(run.id, "run.started")
     store.record(run.id, "stage.starting", "prep", 1)
-    store.mark_lost_runs()
+    store.heartbeat("demo")
+    target.refresh()
+    assert store.get_run(run.id).status == "running"  # type: ignore[union-attr]
+    store._db.execute(
+        "UPDATE deployments SET heartbeat=? WHERE name='demo'",
+        (time.time() - LOST_AFTER_SECONDS - 1,),
+    )
+    target.refresh()
     assert store.get_run(run.id).status == "lost"  # type: ignore[union-attr]
     assert {s.stage: s.status for s in store.stages(run.id)}["prep"] == "lost"
     assert store.get_deployment("demo").status == "lost"  # type: ignore[union-attr]
+
+
+def test_a_supervisor_that_left_leaves_no_run_running(tmp_path: Path) -> None:
+    from bodywork_jupyter.backends.local.target import LocalTarget
+    from bodywork_jupyter.targets import TargetOptions
+
+    target = LocalTarget(TargetOptions(state_dir=tmp_path))
+    store = target.store
+    run = store.create_run("demo", "demo", "local", {}, PLAN)
+    queued = store.create_run("demo", "demo", "local", {}, PLAN)
+    store.set_supervisor("demo", 1, run.id)
+    store.record(run.id, "run.started")
+    store.set_supervisor("demo", None)  # it exits: no heartbeat any more
+    target.refresh()
+    assert store.get_run(run.id).status == "lost"  # type: ignore[union-attr]
+    # a run queued moments ago is given time for its supervisor to start
+    assert store.get_run(queued.id).status == "queued"  # type: ignore[union-attr]
 
 
 WRITER = """

@@ -16,8 +16,7 @@ from pytest_jupyter.jupyter_server import *  # noqa: F403
 from tornado.httpclient import HTTPResponse
 from traitlets.config import Config
 
-from bodywork_jupyter import deploying
-from bodywork_jupyter.engine.store import RunStore
+from bodywork_jupyter.targets import TargetOptions, open_target
 
 
 @pytest.fixture
@@ -41,12 +40,12 @@ def _delete_deployments(state_dir: Path) -> Iterator[None]:
     yield
     if not (state_dir / "runs.sqlite").exists():
         return
-    store = RunStore(state_dir)
+    target = open_target(TargetOptions(state_dir=state_dir))
     try:
-        for deployment in store.deployments():
-            deploying.delete_deployment(store, deployment.name)
+        for deployment in target.deployments():
+            target.delete(deployment.name)
     finally:
-        store.close()
+        target.close()
 
 
 class Reply:

@@ -2,8 +2,10 @@
 
 It outlives the CLI (and a Jupyter server): it runs the deployment's queued runs
 with the engine, keeps its services running behind their proxies, restarts a
-service replica that dies, and stops everything on SIGTERM. Exactly one runs per
-deployment: it holds an exclusive lock on the deployment's lock file.
+service replica that dies, and stops everything when the deployment is being
+deleted (or on SIGTERM). Exactly one runs per deployment: it holds an exclusive
+lock on the deployment's lock file. Its heartbeat in the store is how the local
+target tells that it is alive.
 
 A redeploy hands the supervisor a new run; the new services start beside the
 old ones and traffic moves only once they are ready. If the new run fails, the
@@ -25,9 +27,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
+from bodywork_jupyter.backends.local import layout
 from bodywork_jupyter.backends.local.backend import LocalBackend, LocalHandle
-from bodywork_jupyter.engine.backend import RunContext
-from bodywork_jupyter.engine.scheduler import Engine
+from bodywork_jupyter.engine import states
+from bodywork_jupyter.engine.engine import Engine
 from bodywork_jupyter.engine.store import RunStore
 from bodywork_jupyter.plan.model import Plan
 
@@ -36,7 +39,7 @@ POLL_SECONDS = 0.25
 
 
 def lock_path(store: RunStore, deployment: str) -> Path:
-    path = store.state_dir / "locks" / f"{deployment}.lock"
+    path = layout.lock_file(store.state_dir, deployment)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -52,13 +55,20 @@ def supervisor_running(store: RunStore, deployment: str) -> bool:
         return False
 
 
+def heartbeat_fresh(store: RunStore, deployment: str, within: float) -> bool:
+    """Whether the deployment's supervisor wrote its heartbeat in the last ``within`` s."""
+    record = store.get_deployment(deployment)
+    beat = record.heartbeat if record is not None else None
+    return beat is not None and time.time() - beat <= within
+
+
 def spawn(store: RunStore, deployment: str) -> None:
     """Start a detached supervisor for ``deployment``.
 
     Twice removed (a launcher starts it and exits at once), so it belongs to no
     terminal or Jupyter server, and nobody is left to reap it as a zombie.
     """
-    log = store.state_dir / "supervisors" / f"{deployment}.log"
+    log = layout.supervisor_log(store.state_dir, deployment)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         launcher = subprocess.Popen(
@@ -87,10 +97,10 @@ class Supervisor:
     def __init__(self, store: RunStore, deployment: str) -> None:
         self.store = store
         self.deployment = deployment
-        self.backend = LocalBackend()
+        self.backend = LocalBackend(store.state_dir)
         self.services: dict[str, LocalHandle] = {}  # stage -> the serving version
         self.service_runs: dict[str, str] = {}  # stage -> run id it belongs to
-        self.engine: Engine | None = None
+        self.engine: Engine[LocalHandle] | None = None
         self.stopping = asyncio.Event()
 
     async def main(self) -> None:
@@ -101,6 +111,8 @@ class Supervisor:
         beat = asyncio.ensure_future(self._heartbeat())
         try:
             while not self.stopping.is_set():
+                if self._deleting():
+                    break
                 queued = self.store.queued_runs(self.deployment)
                 if queued:
                     # only the newest queued run matters; older ones are superseded
@@ -118,6 +130,10 @@ class Supervisor:
             beat.cancel()
             self.store.set_supervisor(self.deployment, None)
 
+    def _deleting(self) -> bool:
+        record = self.store.get_deployment(self.deployment)
+        return record is not None and record.status == states.DELETING
+
     def _on_stop(self) -> None:
         self.stopping.set()
         if self.engine is not None:
@@ -133,19 +149,12 @@ class Supervisor:
         assert run is not None
         self.store.set_supervisor(self.deployment, os.getpid(), run_id)
         plan = Plan.model_validate(run.plan)
-        data_dir = self.store.state_dir / "deployments" / self.deployment / "data"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        ctx = RunContext(
-            run_id=run_id,
-            run_dir=str(self.store.run_dir(run_id)),
-            cache_dir=str(self.store.cache_dir()),
-            data_dir=str(data_dir),
-        )
         await self._displace_self_serving(plan)
         self.engine = Engine(
             self.backend,
             self.store,
-            ctx,
+            run_id,
+            self.deployment,
             max_parallel=int(run.options.get("max_parallel", 4)),
             before_deployed=lambda services: self._swap_in(run_id, services),
         )
@@ -155,12 +164,15 @@ class Supervisor:
         finally:
             watcher.cancel()
             self.engine = None
+        # a delete asked for meanwhile wins: the main loop sees it and stops
         self.store.set_deployment_status(
-            self.deployment, "running" if self.services else result.status
+            self.deployment,
+            "running" if self.services else result.status,
+            unless=(states.DELETING, states.DELETED),
         )
 
-    async def _watch_cancel(self, run_id: str, engine: Engine) -> None:
-        while not self.store.cancel_requested(run_id):
+    async def _watch_cancel(self, run_id: str, engine: Engine[LocalHandle]) -> None:
+        while not self.store.cancel_requested(run_id) and not self._deleting():
             await asyncio.sleep(POLL_SECONDS)
         engine.cancel()
 
@@ -173,20 +185,19 @@ class Supervisor:
         for name, stage in plan.stages.items():
             old = self.services.get(name)
             if old is not None and stage.serves_itself:
-                await self.backend.stop(old)
+                await self.backend.stop(old, "replaced")
 
-    async def _swap_in(self, run_id: str, new: Mapping[str, object]) -> None:
+    async def _swap_in(self, run_id: str, new: Mapping[str, LocalHandle]) -> None:
         previous = {name: self.service_runs[name] for name in new if name in self.service_runs}
         for name, handle in new.items():
             old = self.services.get(name)
-            assert isinstance(handle, LocalHandle)
             self.services[name] = handle
             self.service_runs[name] = run_id
             if old is not None and old is not handle:
-                await self.backend.stop(old)
+                await self.backend.stop(old, "replaced")
         for name in [n for n in self.services if n not in new]:
             # a service that the new version no longer has
-            await self.backend.stop(self.services.pop(name))
+            await self.backend.stop(self.services.pop(name), "replaced")
             self.service_runs.pop(name, None)
         for old_run in set(previous.values()) - {run_id}:
             if old_run not in self.service_runs.values():
@@ -215,7 +226,7 @@ class Supervisor:
 
     async def _shutdown(self) -> None:
         for name, handle in list(self.services.items()):
-            await self.backend.stop(handle)
+            await self.backend.stop(handle, "deleted")
             self.store.record(self.service_runs[name], "stage.stopped", name, message="stopped")
         for run_id in set(self.service_runs.values()):
             self.store.record(run_id, "run.stopped", message="the deployment was stopped")
@@ -250,11 +261,15 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(Supervisor(store, args.deployment).main())
     finally:
         status = store.get_deployment(args.deployment)
-        if status is not None and status.status == "deleting":
-            store.set_deployment_status(args.deployment, "deleted")
+        deleting = status is not None and status.status == states.DELETING
+        if deleting:
+            store.set_deployment_status(args.deployment, states.DELETED)
         print(f"[{time.strftime('%H:%M:%S')}] supervisor {os.getpid()} exits")
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
+        # a run queued after the last look at the queue would wait for nobody
+        if not deleting and store.queued_runs(args.deployment):
+            spawn(store, args.deployment)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """``deployments``: deploy a project (a folder under the root or a git URL), list, delete.
 
-Deploying records a run and hands it to a detached supervisor; nothing runs in the
-Jupyter server's process.
+Deploying hands a Plan to the body's target (locally: a detached supervisor); nothing
+runs in the Jupyter server's process.
 """
 
 from __future__ import annotations
@@ -15,25 +15,22 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from bodywork_jupyter import deploying
-from bodywork_jupyter.backends.git_source import is_git_url
+from bodywork_jupyter.reader import RunReader
 from bodywork_jupyter.server import views
 from bodywork_jupyter.server.base import BodyworkHandler
 from bodywork_jupyter.server.bodies import DeployBody
-from bodywork_jupyter.server.errors import ForbiddenError, NotFoundError
+from bodywork_jupyter.server.errors import ForbiddenError
+from bodywork_jupyter.sources import is_git_url
+from bodywork_jupyter.targets import RunOptions, open_target
 
 
 class DeploymentsHandler(BodyworkHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.bodywork.refresh()
-        store = self.store
         include_deleted = self.get_query_argument("all", "false").lower() in ("1", "true")
-        items = []
-        for record in store.deployments(include_deleted):
-            current = store.get_run(record.current_run, False) if record.current_run else None
-            items.append(views.deployment(record, current))
-        self.reply({"deployments": items})
+        views_ = self.runs.deployments(include_deleted)
+        self.reply({"deployments": [views.deployment(v) for v in views_]})
 
     @web.authenticated
     @authorized
@@ -55,12 +52,23 @@ class DeploymentsHandler(BodyworkHandler):
             return path
         return str(self.inside_root(path))
 
-    def _deploy(self, target: str, body: DeployBody) -> dict[str, Any]:
+    def _deploy(self, source: str, body: DeployBody) -> dict[str, Any]:
         """Runs in a worker thread: resolving the source and loading bodywork.yaml block."""
-        store = self.bodywork.store()
-        prepared = deploying.prepare(target, body.branch, body.commit, body.param_items())
-        record = deploying.submit(store, prepared, body.target, body.max_parallel)
-        detail = views.run_detail(record, store.stages(record.id), self.api_url)
+        options = self.bodywork.options(
+            body.target, context=body.context, namespace=body.namespace, image=body.image
+        )
+        target = open_target(options)
+        try:
+            prepared = deploying.prepare(
+                source, body.branch, body.commit, body.param_items(), target=target,
+                image=body.image,
+            )
+            record = deploying.submit(
+                target, prepared, RunOptions(max_parallel=body.max_parallel)
+            )
+            detail = views.run_detail(record, RunReader(target), self.api_url)
+        finally:
+            target.close()
         return {**detail, "warnings": prepared.warnings}
 
 
@@ -68,22 +76,20 @@ class DeploymentHandler(BodyworkHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.bodywork.refresh()
-        store = self.store
-        record = store.get_deployment(name)
-        if record is None:
-            raise NotFoundError(f"no deployment '{name}' - list them with GET deployments")
-        current = store.get_run(record.current_run, False) if record.current_run else None
-        runs = [views.run_summary(r) for r in store.runs(name, limit=20, with_plan=False)]
-        self.reply({**views.deployment(record, current), "runs": runs})
+        runs = self.runs
+        view = runs.deployment(name)
+        history = [views.run_summary(r) for r in runs.runs(name, limit=20)]
+        self.reply({**views.deployment(view), "runs": history})
 
     @web.authenticated
     @authorized
     async def delete(self, name: str) -> None:
-        record = self.store.get_deployment(name)
-        if record is None or record.status == "deleted":
-            raise NotFoundError(f"no deployment '{name}' - list them with GET deployments")
-        deleted = await asyncio.to_thread(
-            lambda: deploying.delete_deployment(self.bodywork.store(), name)
-        )
-        self.reply(views.deployment(deleted))
+        self.runs.deployment(name)  # 404 before any work
+        target_name = self.target_name
+
+        def delete() -> dict[str, Any]:
+            target = self.bodywork.target(target_name)  # this worker thread's own
+            target.delete(name)
+            return views.deployment(RunReader(target).deployment(name))
+
+        self.reply(await asyncio.to_thread(delete))

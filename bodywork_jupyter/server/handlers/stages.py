@@ -7,7 +7,7 @@ import asyncio
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from bodywork_jupyter.server import stages
+from bodywork_jupyter.server import tagging
 from bodywork_jupyter.server.base import BodyworkHandler
 from bodywork_jupyter.server.bodies import TagBody
 from bodywork_jupyter.server.paths import relative_to_root
@@ -19,7 +19,7 @@ class StagesHandler(BodyworkHandler):
     async def get(self) -> None:
         tagged = self.get_query_argument("tagged", "false").lower() in ("1", "true", "yes")
         folder = self.inside_root(self.get_query_argument("path", "."))
-        files = await asyncio.to_thread(stages.list_stage_files, folder, tagged)
+        files = await asyncio.to_thread(tagging.list_stage_files, folder, tagged)
         prefix = relative_to_root(self.root, folder)
         if prefix != ".":
             for entry in files:
@@ -32,23 +32,23 @@ class StageHandler(BodyworkHandler):
     @authorized
     async def get(self, path: str) -> None:
         target = self.inside_root(path)
-        self.reply(await asyncio.to_thread(stages.describe, self.root, target))
+        self.reply(await asyncio.to_thread(tagging.describe, self.root, target))
 
     @web.authenticated
     @authorized
     async def put(self, path: str) -> None:
         target = self.inside_root(path)
         tag = self.parse(TagBody).root
-        changed = await stages.write_tag(
+        changed = await tagging.write_tag(
             self.contents_manager, relative_to_root(self.root, target), tag
         )
-        self.reply({**stages.describe(self.root, target), "changed": changed})
+        self.reply({**tagging.describe(self.root, target), "changed": changed})
 
     @web.authenticated
     @authorized
     async def delete(self, path: str) -> None:
         target = self.inside_root(path)
-        changed = await stages.write_tag(
+        changed = await tagging.write_tag(
             self.contents_manager, relative_to_root(self.root, target), None
         )
-        self.reply({**stages.describe(self.root, target), "changed": changed})
+        self.reply({**tagging.describe(self.root, target), "changed": changed})

@@ -1,0 +1,184 @@
+"""The local target: deployments on this machine, driven by detached supervisors.
+
+A run is recorded in the SQLite run store and executed by the deployment's
+supervisor (started if none is alive). Liveness is the supervisor's heartbeat: a
+run whose driver stopped beating for ``LOST_AFTER_SECONDS`` is ``lost``. A delete is
+asked for in the store (status ``deleting``); the supervisor sees it, stops the
+services and leaves.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from bodywork_jupyter.backends.local import layout, supervisor
+from bodywork_jupyter.engine import states
+from bodywork_jupyter.engine.store import Deployment, Event, Run, RunStore, StageState
+from bodywork_jupyter.errors import BadInputError, NotFoundError
+from bodywork_jupyter.plan.model import Plan
+from bodywork_jupyter.targets.base import RunOptions, Target, TargetOptions
+
+#: A supervisor beats every second; this much silence means it is gone (or hung).
+LOST_AFTER_SECONDS = 6.0
+#: A queued run is given this long for its supervisor to start.
+QUEUE_GRACE_SECONDS = 30.0
+
+
+class LocalTarget(Target):
+    name = "local"
+    requires_git = False
+
+    def __init__(self, options: TargetOptions | None = None) -> None:
+        options = options or TargetOptions()
+        for field, value in (("context", options.context), ("namespace", options.namespace)):
+            if value:
+                raise BadInputError(
+                    f"--{field} {value}: applies to a cluster target, not to 'local' - "
+                    "leave it out, or choose the target with --target"
+                )
+        self.options = options
+        self.store = RunStore(options.state_dir)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.store.state_dir
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def submit(self, plan: Plan, options: RunOptions) -> Run:
+        deployment = self.store.get_deployment(plan.pipeline)
+        if deployment is not None and deployment.status == states.DELETING:
+            raise BadInputError(
+                f"deployment '{plan.pipeline}' is being deleted - wait a moment and deploy again"
+            )
+        run = self.store.create_run(
+            plan.pipeline,
+            plan.pipeline,
+            self.name,
+            plan.source.model_dump(mode="json"),
+            plan.model_dump(mode="json"),
+            options.model_dump(mode="json"),
+        )
+        if not supervisor.supervisor_running(self.store, plan.pipeline):
+            supervisor.spawn(self.store, plan.pipeline)
+        return run
+
+    def cancel(self, run_id: str) -> None:
+        run = self.store.get_run(run_id, with_plan=False)
+        if run is None:
+            raise NotFoundError(f"no run '{run_id}'")
+        if run.status not in (states.QUEUED, states.RUNNING):
+            raise BadInputError(
+                f"run {run.id} is {run.status}; only queued or running runs can be cancelled"
+            )
+        self.store.request_cancel(run.id)
+
+    def delete(self, name: str, timeout: float = 60.0) -> Deployment:
+        deployment = self.store.get_deployment(name)
+        if deployment is None or deployment.status == states.DELETED:
+            known = ", ".join(d.name for d in self.store.deployments()) or "none"
+            raise NotFoundError(f"no deployment '{name}' (deployments: {known})")
+        self.store.set_deployment_status(name, states.DELETING)
+        deadline = time.monotonic() + timeout
+        while self._driven(name) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self._driven(name) and deployment.supervisor_pid:
+            # it did not stop within the timeout: its heartbeat is fresh, so the pid is its own
+            os.kill(deployment.supervisor_pid, signal.SIGTERM)
+        for run in self.store.active_runs():
+            if run.deployment == name:
+                self.store.record(run.id, "run.stopped", message="the deployment was deleted")
+        self.store.set_deployment_status(name, states.DELETED)
+        updated = self.store.get_deployment(name)
+        assert updated is not None
+        return updated
+
+    def _driven(self, name: str) -> bool:
+        return supervisor.heartbeat_fresh(self.store, name, LOST_AFTER_SECONDS)
+
+    def refresh(self) -> None:
+        """Runs whose supervisor stopped beating are ``lost``, not running forever."""
+        now = time.time()
+        for run in self.store.active_runs():
+            if run.status == states.QUEUED and now - run.created < QUEUE_GRACE_SECONDS:
+                continue
+            if self._driven(run.deployment):
+                continue
+            # the run may have settled since the list was read
+            current = self.store.get_run(run.id, with_plan=False)
+            if current is None or current.status not in states.ACTIVE_RUN:
+                continue
+            self.store.record(
+                run.id,
+                "run.lost",
+                message="the supervisor process died (its heartbeat stopped: was it killed?)"
+                " - deploy again",
+            )
+            self.store.set_deployment_status(
+                run.deployment, states.LOST, unless=(states.DELETING, states.DELETED)
+            )
+
+    # -- raw reads ---------------------------------------------------------------------------
+
+    def get_run(self, run_id: str, with_plan: bool = True) -> Run | None:
+        return self.store.get_run(run_id, with_plan)
+
+    def runs_with_prefix(self, prefix: str, limit: int = 2) -> list[Run]:
+        return self.store.runs_with_prefix(prefix, limit)
+
+    def runs(
+        self, deployment: str | None = None, limit: int = 50, with_plan: bool = False
+    ) -> list[Run]:
+        return self.store.runs(deployment, limit, with_plan)
+
+    def stages(self, run_id: str) -> list[StageState]:
+        return self.store.stages(run_id)
+
+    def events(self, run_id: str, after: int = 0) -> list[Event]:
+        return self.store.events(run_id, after)
+
+    def last_seq(self) -> int:
+        return self.store.last_seq()
+
+    def get_deployment(self, name: str) -> Deployment | None:
+        return self.store.get_deployment(name)
+
+    def deployments(self, include_deleted: bool = False) -> list[Deployment]:
+        return self.store.deployments(include_deleted)
+
+    def read_log(
+        self, run_id: str, stage: StageState, offset: int, limit: int
+    ) -> tuple[bytes, int]:
+        path = self._attempt_file(run_id, stage, stage.log_path or layout.LOG)
+        try:
+            with path.open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                handle.seek(min(max(offset, 0), size))
+                return handle.read(limit), size
+        except OSError:
+            return b"", 0
+
+    def executed_notebook(self, run_id: str, stage: StageState) -> bytes | None:
+        if not stage.notebook_path:
+            return None
+        path = self._attempt_file(run_id, stage, stage.notebook_path)
+        try:
+            resolved = path.resolve()
+            if self.state_dir not in resolved.parents:
+                return None
+            return resolved.read_bytes()
+        except OSError:
+            return None
+
+    def _attempt_file(self, run_id: str, stage: StageState, name: str) -> Path:
+        """A file of the stage's latest attempt (stores before 0.2 kept absolute paths)."""
+        if Path(name).is_absolute():
+            return Path(name)
+        folder = layout.attempt_dir(self.state_dir, run_id, stage.stage, max(stage.attempt, 1))
+        return folder / name

@@ -1,0 +1,282 @@
+"""Resolve what ``bodywork deploy`` was given to a pinned code source.
+
+- a folder in a git repository: the repository at a commit (HEAD, a branch or a
+  commit given), cloned by every stage from ``file://`` exactly as a cluster would
+  clone it; uncommitted changes are not part of the deploy (we say so);
+- a plain folder: used as is;
+- a git URL: resolved to a commit with ``git ls-remote``, then shallow-fetched once
+  here to read its bodywork.yaml.
+
+Git sources are read from a temporary checkout (bodywork.yaml *as committed*, not as
+it is in the working tree). The ``ResolvedSource`` owns that checkout and removes it
+when closed, so use it as a context manager::
+
+    with resolve(target) as resolved:
+        pipeline = load(resolved)
+        ...  # plan while the checkout exists
+
+Problems found in bodywork.yaml are reported against ``display_root`` (the user's
+folder or the URL), never against the temporary checkout, which is gone by the time
+the user reads the message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import git
+
+from bodywork_jupyter.errors import BadInputError, ConfigError, TargetUnreachableError
+from bodywork_jupyter.pipeline.load import load_pipeline
+from bodywork_jupyter.pipeline.model import Pipeline
+from bodywork_jupyter.pipeline.problems import Problem
+from bodywork_runner.spec import Source
+
+__all__ = [
+    "ResolvedSource",
+    "is_git_url",
+    "load",
+    "resolve",
+    "safe_url",
+]
+
+_URL = re.compile(r"^(https?://|ssh://|git://|file://|[\w.-]+@[\w.-]+:)")
+_SHA = re.compile(r"^[0-9a-f]{7,40}$")
+_USERINFO = re.compile(r"(?<=://)[^/@]+@")
+_CHECKOUT_PREFIX = "bodywork-source-"
+
+
+def safe_url(url: str) -> str:
+    """The URL without credentials (``https://user:token@host`` -> ``https://***@host``)."""
+    return _USERINFO.sub("***@", url)
+
+
+@dataclass
+class ResolvedSource:
+    """A pinned code source, and where its bodywork.yaml can be read while it is open.
+
+    ``project_root`` may lie in a temporary checkout that this object owns: leaving
+    the ``with`` block (or ``close()``) removes it, so read everything needed from
+    it before then. ``display_root`` is how to name the project to a person.
+    """
+
+    source: Source
+    project_root: Path  # where bodywork.yaml can be read now
+    description: str
+    display_root: str
+    warnings: list[str] = field(default_factory=list)
+    checkout: Path | None = None  # the temporary checkout to remove, if one was made
+
+    def close(self) -> None:
+        """Remove the temporary checkout, if any; safe to call more than once."""
+        if self.checkout is not None:
+            shutil.rmtree(self.checkout, ignore_errors=True)
+            self.checkout = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def is_git_url(text: str) -> bool:
+    return bool(_URL.match(text))
+
+
+def resolve(target: str, branch: str | None = None, commit: str | None = None) -> ResolvedSource:
+    """Pin ``target`` (a folder, a folder in a git repository, a git URL) to a source.
+
+    The result owns any temporary checkout it made: use it in a ``with`` block.
+    """
+    if branch and commit:
+        raise BadInputError("give --branch or --commit, not both")
+    if is_git_url(target):
+        return _resolve_url(target, branch, commit)
+    path = Path(target).expanduser()
+    if path.is_file():
+        path = path.parent
+    if not path.is_dir():
+        raise BadInputError(f"{target}: no such folder - give a project folder or a git URL")
+    path = path.resolve()
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        if branch or commit:
+            raise BadInputError(
+                f"{target} is not in a git repository, so --branch/--commit do not apply"
+            ) from None
+        return ResolvedSource(
+            Source(local_path=str(path)),
+            path,
+            f"folder {path} (not a git repository)",
+            display_root=str(path),
+        )
+    with repo:
+        return _resolve_local_repo(repo, path, branch, commit)
+
+
+def load(resolved: ResolvedSource) -> Pipeline:
+    """The Pipeline at ``resolved.project_root``, with problems named for a person.
+
+    A ConfigError's problems name files by ``resolved.display_root`` (the user's
+    folder, or the URL at its commit) instead of the temporary checkout, which is
+    removed before the user reads the message. Files outside the checkout keep
+    their names.
+
+    The Pipeline's ``config_file`` and ``root`` are absolute paths *in the checkout*:
+    they are only meant for planning, and point into a folder that is removed when
+    the ``with`` block around ``resolve`` ends.
+    """
+    try:
+        return load_pipeline(resolved.project_root)
+    except ConfigError as exc:
+        if resolved.checkout is None:
+            raise
+        problems = [_renamed(p, resolved.project_root, resolved.display_root) for p in exc.problems]
+        raise ConfigError(problems) from None
+
+
+def _renamed(problem: Problem, root: Path, display_root: str) -> Problem:
+    """``problem`` named for a person: ``root`` (in the checkout) becomes ``display_root``.
+
+    The file is renamed when it lies under ``root``; a mention of ``root`` in the
+    message or hint (e.g. "run 'bodywork generate ROOT'") is renamed too.
+    """
+    file = problem.file
+    absolute = Path.cwd() / file  # relative names are relative to the cwd
+    for candidate in (absolute, absolute.resolve()):
+        try:
+            relative = candidate.relative_to(root)
+        except ValueError:
+            continue
+        file = display_root if relative == Path() else f"{display_root}/{relative.as_posix()}"
+        break
+    return dataclasses.replace(
+        problem,
+        file=file,
+        message=_replace_root(problem.message, root, display_root),
+        hint=_replace_root(problem.hint, root, display_root),
+    )
+
+
+def _replace_root(text: str, root: Path, display_root: str) -> str:
+    """``text`` with ``root``, absolute or relative to the cwd, spelt as ``display_root``."""
+    text = text.replace(str(root), display_root)
+    cwd = Path.cwd().resolve()
+    if root.is_relative_to(cwd) and root != cwd:
+        text = text.replace(str(root.relative_to(cwd)), display_root)
+    return text
+
+
+def _resolve_local_repo(
+    repo: git.Repo, path: Path, branch: str | None, commit: str | None
+) -> ResolvedSource:
+    root = Path(repo.working_tree_dir or path).resolve()
+    project_dir = path.relative_to(root).as_posix() or "."
+    try:
+        rev = commit or branch or "HEAD"
+        sha = repo.commit(rev).hexsha
+    except (git.BadName, ValueError):
+        what = f"commit {commit}" if commit else f"branch {branch}" if branch else "a commit"
+        raise BadInputError(
+            f"{root}: has no {what} - commit your notebooks first (git add, git commit)"
+        ) from None
+    warnings = []
+    if not commit and not branch and repo.is_dirty(untracked_files=True, path=str(path)):
+        warnings.append(
+            f"{project_dir}: uncommitted changes are not deployed (commit {sha[:8]} is) - "
+            "commit them to include them"
+        )
+    source = Source(repo=root.as_uri(), commit=sha, project_dir=project_dir)
+    # read bodywork.yaml as committed, not as it is in the working tree
+    checkout = _checkout(root.as_uri(), sha)
+    return ResolvedSource(
+        source,
+        checkout / project_dir,
+        f"{root} at {sha[:8]}",
+        display_root=str(path),
+        warnings=warnings,
+        checkout=checkout,
+    )
+
+
+def _resolve_url(url: str, branch: str | None, commit: str | None) -> ResolvedSource:
+    if commit and not _SHA.match(commit):
+        raise BadInputError(f"--commit {commit}: not a commit hash - give a SHA (7-40 hex digits)")
+    sha = commit
+    if sha is None or len(sha) < 40:
+        sha = _ls_remote(url, branch, sha)
+    checkout = _checkout(url, sha)
+    source = Source(repo=url, commit=sha)
+    return ResolvedSource(
+        source,
+        checkout,
+        f"{safe_url(url)} at {sha[:8]}",
+        display_root=_url_display(url, sha, source.project_dir),
+        checkout=checkout,
+    )
+
+
+def _url_display(url: str, sha: str, project_dir: str) -> str:
+    """``URL@SHA8`` (credentials removed), plus ``:DIR`` for a project in a subfolder."""
+    shown = f"{safe_url(url)}@{sha[:8]}"
+    return shown if project_dir in ("", ".") else f"{shown}:{project_dir}"
+
+
+def _ls_remote(url: str, branch: str | None, short: str | None) -> str:
+    try:
+        out = str(git.Git().ls_remote(url, *(["refs/heads/" + branch] if branch else ["HEAD"])))
+    except git.GitCommandError as exc:
+        raise TargetUnreachableError(
+            f"cannot reach the git repository {safe_url(url)} ({_scrub(exc.stderr)}) - "
+            "check the URL and your access"
+        ) from None
+    if short:
+        raise BadInputError(f"--commit {short}: give the full 40-character SHA for a remote")
+    line = out.split("\n")[0] if out else ""
+    if not line:
+        where = safe_url(url)
+        raise BadInputError(f"{where}: has no branch {branch}" if branch else f"{where}: is empty")
+    return str(line.split()[0])
+
+
+def _checkout(url: str, sha: str) -> Path:
+    """A fresh temporary checkout of ``sha``; the caller owns it. Removed again on failure."""
+    # resolved, so that paths read back from the checkout (also resolved) lie under it
+    target = Path(tempfile.mkdtemp(prefix=_CHECKOUT_PREFIX)).resolve()
+    try:
+        with git.Repo.init(target) as repo:
+            repo.git.fetch("--quiet", "--depth", "1", url, sha)
+            repo.git.checkout("--quiet", "FETCH_HEAD")
+    except git.GitCommandError as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        raise TargetUnreachableError(
+            f"cannot fetch {sha[:8]} from {safe_url(url)} ({_scrub(exc.stderr)}) - check the URL, "
+            "the commit and your access"
+        ) from None
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    return target
+
+
+def _scrub(text: str | None) -> str:
+    return safe_url(_first_line(text))
+
+
+def _first_line(text: str | None) -> str:
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    return lines[-1].removeprefix("stderr: ").strip("'") if lines else "git failed"

@@ -1,0 +1,53 @@
+"""The target registry: the one place outside ``backends/`` that knows each target's module.
+
+Targets are imported when first opened, so ``bodywork --help`` stays fast and a
+target's dependencies (a cluster client) are only needed by those who use it.
+Tests add fake targets at this seam with ``register``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bodywork_jupyter.errors import BadInputError
+from bodywork_jupyter.targets.base import Target, TargetOptions
+
+TargetFactory = Callable[[TargetOptions], Target]
+
+
+def _local(options: TargetOptions) -> Target:
+    from bodywork_jupyter.backends.local.target import LocalTarget
+
+    return LocalTarget(options)
+
+
+_FACTORIES: dict[str, TargetFactory] = {"local": _local}
+#: Targets that are planned but not built yet, and what to use meanwhile.
+_COMING = {
+    "kubernetes": "deploying to Kubernetes is not available yet",
+    "argo": "exporting to Argo Workflows is not available yet",
+}
+
+
+def register(name: str, factory: TargetFactory) -> None:
+    """Make ``--target NAME`` open ``factory(options)``."""
+    _FACTORIES[name] = factory
+
+
+def unregister(name: str) -> None:
+    _FACTORIES.pop(name, None)
+
+
+def target_names() -> tuple[str, ...]:
+    return tuple(_FACTORIES)
+
+
+def open_target(options: TargetOptions | None = None) -> Target:
+    """The target ``options.name`` names, opened with ``options``; a clear error otherwise."""
+    options = options or TargetOptions()
+    factory = _FACTORIES.get(options.name)
+    if factory is None:
+        known = ", ".join(_FACTORIES)
+        why = _COMING.get(options.name, "no such target")
+        raise BadInputError(f"--target {options.name}: {why} (targets: {known})")
+    return factory(options)
