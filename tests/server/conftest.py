@@ -34,10 +34,8 @@ def jp_server_config(state_dir: Path) -> Config:
     )
 
 
-@pytest.fixture(autouse=True)
-def _delete_deployments(state_dir: Path) -> Iterator[None]:
-    """Stop every supervisor a test started: nothing may outlive the test."""
-    yield
+def delete_all(state_dir: Path) -> None:
+    """Stop every supervisor started in ``state_dir``: nothing may outlive the tests."""
     if not (state_dir / "runs.sqlite").exists():
         return
     target = open_target(TargetOptions(state_dir=state_dir))
@@ -46,6 +44,12 @@ def _delete_deployments(state_dir: Path) -> Iterator[None]:
             target.delete(deployment.name)
     finally:
         target.close()
+
+
+@pytest.fixture(autouse=True)
+def _delete_deployments(state_dir: Path) -> Iterator[None]:
+    yield
+    delete_all(state_dir)
 
 
 class Reply:

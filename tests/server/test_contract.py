@@ -28,11 +28,10 @@ import pytest
 
 from bodywork_jupyter import api as bodywork_api
 from bodywork_jupyter.errors import BadInputError, NotFoundError
-from bodywork_jupyter.targets import TargetOptions, open_target
 from tests.engine.helpers import Bodywork, run_id_of
 from tests.notebook.kernel import execute, has_error, text
 from tests.projects import git_commit, notebook, write_yaml
-from tests.server.conftest import Api
+from tests.server.conftest import Api, delete_all
 
 PREP_LINES = ["alpha", "beta", "gamma"]
 STAGES = ["prep", "train"]
@@ -56,18 +55,6 @@ def project(folder: Path, name: str) -> Path:
     )
     git_commit(folder)
     return folder
-
-
-def delete_all(state_dir: Path) -> None:
-    """Stop every supervisor started in ``state_dir``: nothing may outlive the tests."""
-    if not (state_dir / "runs.sqlite").exists():
-        return
-    target = open_target(TargetOptions(state_dir=state_dir))
-    try:
-        for deployment in target.deployments():
-            target.delete(deployment.name)
-    finally:
-        target.close()
 
 
 def common_prefix(a: str, b: str) -> str:
