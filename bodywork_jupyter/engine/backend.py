@@ -23,7 +23,15 @@ StopReason = Literal["failed", "timeout", "cancelled", "replaced", "deleted"]
 
 #: How an attempt ended: ``ok`` or one of these.
 FailureReason = Literal[
-    "error", "exit", "timeout", "kernel_died", "terminated", "bad_input", "unreachable", "cancelled"
+    "error",
+    "exit",
+    "timeout",
+    "kernel_died",
+    "terminated",
+    "bad_input",
+    "unreachable",
+    "cancelled",
+    "lost",  # gone when an engine taking over the run tried to re-attach to it
 ]
 
 #: A stored reference to a started attempt (JSON-ready: names, ids, numbers).

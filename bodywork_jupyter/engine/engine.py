@@ -6,17 +6,23 @@ retried with backoff; an attempt that outlives its timeout is stopped. When a
 stage fails for good, everything still running is stopped, the stages not yet
 started are skipped and the ``run_on_failure`` stage runs. Every change is a run
 event recorded through the ``Recorder``.
+
+An engine can take over a run another engine started (a controller pod restarted on a
+cluster): given the run's ``Progress`` (read back from its record), it does not run
+again what succeeded, and re-attaches to attempts still going through their stored
+handle references.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, cast
 
-from bodywork_jupyter.engine.backend import Attempt, Backend, Outcome, StopReason
+from bodywork_jupyter.engine import states
+from bodywork_jupyter.engine.backend import Attempt, Backend, HandleRef, Outcome, StopReason
 from bodywork_jupyter.errors import BadInputError, TargetUnreachableError
 from bodywork_jupyter.plan.model import Plan, PlannedStage
 
@@ -32,6 +38,43 @@ Sleep = Callable[[float], Awaitable[None]]
 _ENVELOPE = frozenset({"event", "stage", "attempt", "run_id", "pipeline"})
 
 H = TypeVar("H")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a run's record says was done already, for an engine that takes it over."""
+
+    succeeded: frozenset[str] = frozenset()
+    #: stage -> (its latest attempt, that attempt's stored handle reference)
+    in_flight: Mapping[str, tuple[int, HandleRef]] = field(default_factory=dict)
+    #: stage -> attempts already used up (a stage that was waiting to retry)
+    attempts_used: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[StageRow]) -> Progress:
+        """From a run's stage rows (``RunStore.stages``)."""
+        succeeded, in_flight, used = set(), {}, {}
+        for row in rows:
+            if row.status == states.SUCCEEDED:
+                succeeded.add(row.stage)
+            elif row.status in (states.RUNNING, states.READY) and row.ref is not None:
+                in_flight[row.stage] = (row.attempt, row.ref)
+            elif row.status == states.RETRYING:
+                used[row.stage] = row.attempt
+        return cls(frozenset(succeeded), in_flight, used)
+
+
+class StageRow(Protocol):
+    """The fields of a stage's record that ``Progress`` reads."""
+
+    @property
+    def stage(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def ref(self) -> HandleRef | None: ...
 
 
 class Recorder(Protocol):
@@ -76,6 +119,7 @@ class Engine(Generic[H]):
         self.urls: dict[str, str] = {}
         #: why a stage still running is stopped when its task is cancelled
         self._stop_reason: StopReason = "cancelled"
+        self._progress = Progress()
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -84,11 +128,20 @@ class Engine(Generic[H]):
                 **data: Any) -> None:
         self.recorder.record(self.run_id, type_, stage, attempt, **data)
 
-    async def run(self, plan: Plan) -> EngineResult[H]:
-        self._record("run.started", pipeline=plan.pipeline)
+    async def run(self, plan: Plan, progress: Progress | None = None) -> EngineResult[H]:
+        """Run ``plan``'s DAG; with ``progress``, take over a run another engine started."""
+        self._progress = progress or Progress()
+        if progress is None:
+            self._record("run.started", pipeline=plan.pipeline)
+        else:
+            self._record(
+                "run.resumed",
+                succeeded=sorted(progress.succeeded),
+                attaching=sorted(progress.in_flight),
+            )
         deps = {name: set(stage.depends_on) for name, stage in plan.stages.items()}
-        waiting = list(plan.order)
-        done: set[str] = set()
+        done: set[str] = set(self._progress.succeeded) & set(plan.stages)
+        waiting = [name for name in plan.order if name not in done]
         tasks: dict[asyncio.Task[Outcome], str] = {}
         failure: tuple[str, Outcome] | None = None
         cancel_wait = asyncio.ensure_future(self._cancel.wait())
@@ -173,11 +226,16 @@ class Engine(Generic[H]):
         self, plan: Plan, stage: PlannedStage, extra_env: Mapping[str, str]
     ) -> Outcome:
         attempts = stage.retries.count + 1 if stage.kind == "batch" else 1
-        for number in range(1, attempts + 1):
-            outcome = await self._attempt(plan, stage, number, extra_env)
+        first = self._progress.attempts_used.get(stage.name, 0) + 1
+        running = self._progress.in_flight.get(stage.name)
+        if running is not None:
+            first = running[0]
+        for number in range(first, max(attempts, first) + 1):
+            ref = running[1] if running is not None and number == running[0] else None
+            outcome = await self._attempt(plan, stage, number, extra_env, ref)
             if outcome.ok:
                 return outcome
-            if number < attempts and outcome.reason != "bad_input":
+            if number < max(attempts, first) and outcome.reason != "bad_input":
                 delay = stage.retries.delay_before(number)
                 self._record(
                     "stage.retrying",
@@ -205,9 +263,20 @@ class Engine(Generic[H]):
         raise AssertionError("unreachable: every stage has at least one attempt")
 
     async def _attempt(
-        self, plan: Plan, stage: PlannedStage, number: int, extra_env: Mapping[str, str]
+        self,
+        plan: Plan,
+        stage: PlannedStage,
+        number: int,
+        extra_env: Mapping[str, str],
+        ref: HandleRef | None = None,
     ) -> Outcome:
-        """One attempt: started, watched, and stopped unless it succeeded (or is serving)."""
+        """One attempt: started (or re-attached), watched, and stopped unless it succeeded
+        (or is serving)."""
+        if ref is not None:
+            attached = await self.backend.attach(ref)
+            if attached is None:
+                return Outcome(False, "lost", "the attempt was gone when the engine took over")
+            return await self._follow(stage, number, attached)
 
         def sink(type_: str, data: dict[str, Any]) -> None:
             if type_ in RECORDED_RUNNER_EVENTS:
@@ -225,6 +294,9 @@ class Engine(Generic[H]):
             self._record("stage.cancelled", stage.name, number, message="stopped while starting")
             raise
         self._record("stage.starting", stage.name, number, ref=self.backend.ref(handle))
+        return await self._follow(stage, number, handle)
+
+    async def _follow(self, stage: PlannedStage, number: int, handle: H) -> Outcome:
         try:
             outcome = await self._watch(stage, handle)
         except asyncio.CancelledError:

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from bodywork_jupyter.engine.engine import Engine, EngineResult
+from bodywork_jupyter.engine.backend import Attempt
+from bodywork_jupyter.engine.engine import Engine, EngineResult, Progress
 from bodywork_jupyter.engine.store import Event, RunStore, StageState
 from bodywork_jupyter.errors import BadInputError, TargetUnreachableError
 from bodywork_jupyter.pipeline.model import Pipeline, RetryPolicy, ServiceSpec, Stage
@@ -675,3 +676,79 @@ def test_runner_events_are_recorded_without_their_envelope(prepare: Prepare) -> 
         ("runner.cell.finished", "train", 1, {"cell": 1, "seconds": 0.5}),
     ]
     assert run.stage("train").notebook_path == "train.ipynb"
+
+
+# -- an engine that takes over a run (a restarted controller) -----------------------------------
+
+
+def noop(type_: str, data: dict[str, Any]) -> None:
+    """A sink for runner events nobody reads."""
+
+
+def take_over(run: Run, progress: Progress) -> EngineResult[Any]:
+    async def main() -> EngineResult[Any]:
+        return await asyncio.wait_for(run.engine.run(run.plan, progress), 5)
+
+    return asyncio.run(main())
+
+
+def test_a_new_engine_does_not_rerun_what_succeeded_and_reattaches_to_what_runs(
+    prepare: Prepare,
+) -> None:
+    plan = make_plan(batch("a"), batch("b", "a"), batch("c", "b"))
+    backend = FakeBackend({"b": [ok(ms=30)]})
+    run = prepare(plan, backend)
+
+    async def first_engine_dies_mid_run() -> None:
+        # what the first engine left: a succeeded, b's attempt 1 still going (its ref stored)
+        handle = await backend.start(Attempt(run.run_id, "demo", plan, plan.stages["b"], 1), noop)
+        run.store.record(run.run_id, "run.started")
+        run.store.record(run.run_id, "stage.starting", "a", 1, ref={"backend": "fake", "id": 0})
+        run.store.record(run.run_id, "stage.succeeded", "a", 1)
+        run.store.record(run.run_id, "stage.starting", "b", 1, ref=backend.ref(handle))
+
+    asyncio.run(first_engine_dies_mid_run())
+    progress = Progress.from_rows(run.store.stages(run.run_id))
+    assert progress.succeeded == {"a"} and set(progress.in_flight) == {"b"}
+
+    result = take_over(run, progress)
+
+    assert result.status == "succeeded"
+    assert backend.start_order == ["b", "c"]  # b's start is the first engine's; a never again
+    assert run.statuses() == {"a": "succeeded", "b": "succeeded", "c": "succeeded"}
+    assert run.stage("b").attempt == 1
+    resumed = run.events("run.resumed")
+    assert [(e.data["succeeded"], e.data["attaching"]) for e in resumed] == [(["a"], ["b"])]
+
+
+def test_an_attempt_gone_when_the_engine_takes_over_counts_as_a_failed_attempt(
+    prepare: Prepare,
+) -> None:
+    plan = make_plan(batch("a", retries=1), batch("b"))
+    backend = FakeBackend()
+    run = prepare(plan, backend)
+    run.store.record(run.run_id, "run.started")
+    run.store.record(run.run_id, "stage.starting", "a", 1, ref={"backend": "fake", "id": 99})
+    run.store.record(run.run_id, "stage.starting", "b", 1, ref={"backend": "fake", "id": 98})
+
+    result = take_over(run, Progress.from_rows(run.store.stages(run.run_id)))
+
+    # a is retried (attempt 2) after its lost attempt; b has no retries left: it fails
+    assert backend.attempts("a") == [2]
+    assert [e.data["reason"] for e in run.events("stage.retrying", "a")] == ["lost"]
+    failed = run.events("stage.failed", "b")
+    assert [e.data["reason"] for e in failed] == ["lost"]
+    assert result.status == "failed" and result.failed_stage == "b"
+
+
+def test_a_stage_waiting_to_retry_goes_on_with_its_next_attempt(prepare: Prepare) -> None:
+    plan = make_plan(batch("a", retries=2))
+    backend = FakeBackend()
+    run = prepare(plan, backend)
+    run.store.record(run.run_id, "run.started")
+    run.store.record(run.run_id, "stage.starting", "a", 1, ref={"backend": "fake", "id": 97})
+    run.store.record(run.run_id, "stage.retrying", "a", 1, message="boom - retry 1 of 2 in 10s")
+
+    result = take_over(run, Progress.from_rows(run.store.stages(run.run_id)))
+
+    assert result.status == "succeeded" and backend.attempts("a") == [2]
