@@ -5,6 +5,7 @@ Pure: no I/O, no processes, no Kubernetes. ``plan_pipeline`` resolves a Pipeline
 and a backend's ``Placement`` into the runner's StageSpec.
 """
 
+from bodywork_jupyter.plan.kubernetes import KubernetesOptions, OwnerReference, k8s_object_name
 from bodywork_jupyter.plan.model import (
     Plan,
     PlannedSecret,
@@ -19,6 +20,8 @@ from bodywork_jupyter.plan.runner_spec import Placement, runner_spec
 
 __all__ = [
     "DEFAULT_IMAGE",
+    "KubernetesOptions",
+    "OwnerReference",
     "Placement",
     "Plan",
     "PlannedSecret",
@@ -27,6 +30,7 @@ __all__ = [
     "PlannedStage",
     "Probe",
     "apply_params",
+    "k8s_object_name",
     "plan_pipeline",
     "runner_spec",
 ]

@@ -1,0 +1,208 @@
+"""Pods: the stage's container (its env, secret refs and probe) and the locked-down pod.
+
+A stage container names its command (``bodywork-runner``, the runner's console script) and
+gets the runner's StageSpec in ``BODYWORK_STAGE_SPEC``; the code goes to ``/work/code`` and
+the executed notebook to ``/work/artifacts``, both on an emptyDir at ``/work``; a second
+emptyDir at ``/tmp`` (also ``HOME``) lets the root filesystem be read-only. Every pod
+rendered here meets the ``restricted`` Pod Security Standard.
+"""
+
+from __future__ import annotations
+
+from bodywork_jupyter.errors import BadInputError
+from bodywork_jupyter.plan.kubernetes.manifest import Manifest
+from bodywork_jupyter.plan.kubernetes.options import KubernetesOptions
+from bodywork_jupyter.plan.kubernetes.quantities import resources
+from bodywork_jupyter.plan.model import Plan, PlannedService, PlannedStage
+from bodywork_jupyter.plan.runner_spec import Placement, runner_spec
+
+#: The runner's console script (runner/pyproject.toml and the main wheel both install it).
+RUNNER_COMMAND = ("bodywork-runner",)
+#: The environment variable the runner reads its spec from (bodywork_runner.cli.SPEC_ENV).
+SPEC_ENV = "BODYWORK_STAGE_SPEC"
+#: Where a stage's files go inside its pod: one emptyDir, the code and the artifacts in it.
+WORK_MOUNT = "/work"
+WORK_DIR = "/work/code"
+ARTIFACTS_DIR = "/work/artifacts"
+#: Requirement environments: per pod (an emptyDir), never on the read-only root.
+CACHE_DIR = "/work/cache"
+TMP_MOUNT = "/tmp"
+
+#: The runner's git credentials (bodywork_runner.source), read from one Secret if asked.
+GIT_CREDENTIAL_ENVS = (
+    "BODYWORK_GIT_TOKEN",
+    "BODYWORK_GIT_USERNAME",
+    "BODYWORK_GIT_SSH_KEY",
+    "BODYWORK_GIT_KNOWN_HOSTS",
+)
+
+
+def _pod_security(options: KubernetesOptions) -> Manifest:
+    uid = options.run_as_user
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,  # the emptyDirs are writable by the stage's user
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _container_security() -> Manifest:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def pod_spec(
+    options: KubernetesOptions,
+    container: Manifest,
+    *,
+    volume: Manifest,
+    mount: Manifest,
+    restart_policy: str,
+    service_account: str,
+    token: bool,
+) -> Manifest:
+    """A pod of one ``container``, locked down the same way for stages and the controller.
+
+    The container gets a read-only root and drops every capability; it writes only to
+    ``volume`` (mounted as ``mount``) and to an emptyDir at ``/tmp``. ``token`` says
+    whether the pod mounts its service account's token (only a pod that talks to the API
+    server needs one).
+    """
+    pod: Manifest = {
+        "restartPolicy": restart_policy,
+        "serviceAccountName": service_account,
+        "automountServiceAccountToken": token,
+        "enableServiceLinks": False,
+        "securityContext": _pod_security(options),
+    }
+    if options.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": name} for name in options.image_pull_secrets]
+    pod["containers"] = [
+        {
+            **container,
+            "securityContext": _container_security(),
+            "volumeMounts": [mount, {"name": "tmp", "mountPath": TMP_MOUNT}],
+        }
+    ]
+    pod["volumes"] = [volume, {"name": "tmp", "emptyDir": {}}]
+    return pod
+
+
+def _secret_env(name: str, secret: str, key: str, *, optional: bool = False) -> Manifest:
+    ref: Manifest = {"name": secret, "key": key}
+    if optional:
+        ref["optional"] = True
+    return {"name": name, "valueFrom": {"secretKeyRef": ref}}
+
+
+def _stage_env(
+    plan: Plan, stage: PlannedStage, spec_json: str, options: KubernetesOptions
+) -> list[Manifest]:
+    """The container's env: the spec, the writable places, the stage's env and secrets.
+
+    The stage's own env is also in the spec (the runner sets it); here it is visible to
+    ``kubectl describe`` and to anything that starts before the runner reads the spec.
+    Secrets are only ever references: the plan holds no secret value.
+    """
+    clash = sorted(set(stage.env) & set(stage.secrets))
+    if clash:
+        raise BadInputError(
+            f"stage {stage.name}: {', '.join(clash)} is both an env variable and a secret - "
+            f"keep one"
+        )
+    reserved = {SPEC_ENV} & (set(stage.env) | set(stage.secrets))
+    if reserved:
+        raise BadInputError(f"stage {stage.name}: {SPEC_ENV} is the runner's - rename it")
+    env: list[Manifest] = [{"name": SPEC_ENV, "value": spec_json}]
+    defaults = {"HOME": TMP_MOUNT, "BODYWORK_CACHE_DIR": CACHE_DIR}
+    env += [
+        {"name": k, "value": v}
+        for k, v in defaults.items()
+        if k not in stage.env and k not in stage.secrets
+    ]
+    env += [{"name": k, "value": v} for k, v in stage.env.items()]
+    env += [
+        _secret_env(name, secret.k8s_secret_name, secret.key)
+        for name, secret in sorted(stage.secrets.items())
+    ]
+    if options.git_credentials_secret:
+        given = sorted(set(GIT_CREDENTIAL_ENVS) & (set(stage.env) | set(stage.secrets)))
+        if given:
+            raise BadInputError(
+                f"stage {stage.name}: {', '.join(given)} would hide the git credentials "
+                f"Secret {options.git_credentials_secret} - remove it from the stage"
+            )
+        env += [
+            _secret_env(name, options.git_credentials_secret, name, optional=True)
+            for name in GIT_CREDENTIAL_ENVS
+        ]
+    return env
+
+
+def _readiness_probe(planned: PlannedService) -> Manifest:
+    probe = planned.readiness
+    action: Manifest
+    if probe.kind == "http":
+        action = {"httpGet": {"path": probe.path or planned.readiness_path, "port": probe.port}}
+    else:
+        action = {"tcpSocket": {"port": probe.port}}
+    return {
+        **action,
+        "periodSeconds": 2,
+        "timeoutSeconds": 2,
+        "successThreshold": 1,
+        "failureThreshold": 3,
+    }
+
+
+def stage_pod_spec(
+    plan: Plan,
+    stage: PlannedStage,
+    options: KubernetesOptions,
+    *,
+    run_id: str,
+    attempt: int,
+    restart_policy: str,
+    listen_port: int | None = None,
+) -> Manifest:
+    """The pod of one attempt of ``stage``: the runner, its spec in the env, the work dir.
+
+    ``listen_port`` (a service's) makes the runner listen on every interface of the pod.
+    """
+    placement = Placement(
+        run_id=run_id,
+        attempt=attempt,
+        work_dir=WORK_DIR,
+        artifacts_dir=ARTIFACTS_DIR,
+        cache_dir=None,
+        listen_host=None if listen_port is None else "0.0.0.0",
+        listen_port=listen_port,
+    )
+    spec_json = runner_spec(plan, stage, placement).to_json()
+    container: Manifest = {
+        "name": "stage",
+        "image": stage.image,
+        "command": list(RUNNER_COMMAND),
+        "env": _stage_env(plan, stage, spec_json, options),
+    }
+    if stage.service is not None:
+        planned = stage.service
+        container["ports"] = [{"name": "service", "containerPort": planned.port, "protocol": "TCP"}]
+        container["readinessProbe"] = _readiness_probe(planned)
+    rendered = resources(stage.resources)
+    if rendered:
+        container["resources"] = rendered
+    return pod_spec(
+        options,
+        container,
+        volume={"name": "work", "emptyDir": {}},
+        mount={"name": "work", "mountPath": WORK_MOUNT},
+        restart_policy=restart_policy,
+        service_account=options.stage_service_account,
+        token=False,
+    )
