@@ -425,8 +425,8 @@ def test_the_spec_in_env_is_what_the_runner_reads(
         placement = Placement(
             run_id=RUN_ID,
             attempt=1,
-            work_dir="/work/code",
-            artifacts_dir="/work/artifacts",
+            work_dir="/bodywork/work/code",
+            artifacts_dir="/bodywork/work/artifacts",
             cache_dir=None,
             listen_host="0.0.0.0" if service else None,
             listen_port=service.port if service else None,
@@ -499,10 +499,12 @@ def test_every_pod_is_locked_down(example: str) -> None:
                     "capabilities": {"drop": ["ALL"]},
                 }
                 mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-                assert "/tmp" in mounts and "emptyDir" in volumes[mounts["/tmp"]]
+                tmp = "/bodywork/tmp"
+                assert tmp in mounts and "emptyDir" in volumes[mounts[tmp]]
+                assert _env(container)["TMPDIR"]["value"] == tmp
                 if not controller:
-                    assert "emptyDir" in volumes[mounts["/work"]]
-                    assert _env(container)["HOME"]["value"] == "/tmp"
+                    assert "emptyDir" in volumes[mounts["/bodywork/work"]]
+                    assert _env(container)["HOME"]["value"] == tmp
 
 
 def test_image_pull_secrets_and_stage_images(project: ProjectWriter) -> None:

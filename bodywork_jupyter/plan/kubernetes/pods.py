@@ -1,10 +1,13 @@
 """Pods: the stage's container (its env, secret refs and probe) and the locked-down pod.
 
 A stage container names its command (``bodywork-runner``, the runner's console script) and
-gets the runner's StageSpec in ``BODYWORK_STAGE_SPEC``; the code goes to ``/work/code`` and
-the executed notebook to ``/work/artifacts``, both on an emptyDir at ``/work``; a second
-emptyDir at ``/tmp`` (also ``HOME``) lets the root filesystem be read-only. Every pod
-rendered here meets the ``restricted`` Pod Security Standard.
+gets the runner's StageSpec in ``BODYWORK_STAGE_SPEC``; the code goes to
+``/bodywork/work/code`` and the executed notebook to ``/bodywork/work/artifacts``, both on an
+emptyDir; a second emptyDir at ``/bodywork/tmp`` (``HOME`` and ``TMPDIR``) lets the root
+filesystem be read-only. Both live under ``/bodywork``, a folder of our own, so mounting
+them hides nothing of the image (nor, on a node that runs pods as local processes, like
+the test cluster's, anything of the machine's). Every pod rendered here meets the
+``restricted`` Pod Security Standard.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ RUNNER_COMMAND = ("bodywork-runner",)
 #: The environment variable the runner reads its spec from (bodywork_runner.cli.SPEC_ENV).
 SPEC_ENV = "BODYWORK_STAGE_SPEC"
 #: Where a stage's files go inside its pod: one emptyDir, the code and the artifacts in it.
-WORK_MOUNT = "/work"
-WORK_DIR = "/work/code"
-ARTIFACTS_DIR = "/work/artifacts"
+WORK_MOUNT = "/bodywork/work"
+WORK_DIR = "/bodywork/work/code"
+ARTIFACTS_DIR = "/bodywork/work/artifacts"
 #: Requirement environments: per pod (an emptyDir), never on the read-only root.
-CACHE_DIR = "/work/cache"
-TMP_MOUNT = "/tmp"
+CACHE_DIR = "/bodywork/work/cache"
+#: Temporary files and HOME (the root filesystem is read-only).
+TMP_MOUNT = "/bodywork/tmp"
 
 #: The runner's git credentials (bodywork_runner.source), read from one Secret if asked.
 GIT_CREDENTIAL_ENVS = (
@@ -119,7 +123,7 @@ def _stage_env(
     if reserved:
         raise BadInputError(f"stage {stage.name}: {SPEC_ENV} is the runner's - rename it")
     env: list[Manifest] = [{"name": SPEC_ENV, "value": spec_json}]
-    defaults = {"HOME": TMP_MOUNT, "BODYWORK_CACHE_DIR": CACHE_DIR}
+    defaults = {"HOME": TMP_MOUNT, "TMPDIR": TMP_MOUNT, "BODYWORK_CACHE_DIR": CACHE_DIR}
     env += [
         {"name": k, "value": v}
         for k, v in defaults.items()

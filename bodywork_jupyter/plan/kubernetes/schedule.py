@@ -79,7 +79,7 @@ def cronjob(plan: Plan, *, options: KubernetesOptions, image: str) -> Manifest |
         "name": "controller",
         "image": image,
         "command": controller_command(plan, options),
-        "env": [{"name": "HOME", "value": TMP_MOUNT}],
+        "env": [{"name": "HOME", "value": TMP_MOUNT}, {"name": "TMPDIR", "value": TMP_MOUNT}],
     }
     pod = pod_spec(
         options,
