@@ -281,6 +281,51 @@ class RunStore:
             (run_id, now, type_, stage, attempt, json.dumps(data, default=str)),
         )
 
+    def insert_run(self, run: Run) -> None:
+        """A run's row and its stages' rows as ``create_run`` makes them, and no event: the
+        first step of rebuilding a store from a run's record (its events follow: ``replay``)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs (id, deployment, status, created, source, plan, options,"
+                " cancel_requested) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run.id,
+                    run.deployment,
+                    states.QUEUED,
+                    run.created,
+                    json.dumps(run.source),
+                    json.dumps(run.plan),
+                    json.dumps(run.options),
+                    run.cancel_requested,
+                ),
+            )
+            for name, stage in _plan_stages(run.plan):
+                db.execute(
+                    "INSERT INTO stages (run_id, stage, kind, status) VALUES (?, ?, ?, ?)",
+                    (run.id, name, stage["kind"], states.PENDING),
+                )
+
+    def replay(self, event: Event) -> None:
+        """Append ``event`` with its own seq and time and fold it in, as ``record`` did."""
+        data: dict[str, Any] = dict(event.data)
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO events (seq, run_id, time, type, stage, attempt, data)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.seq,
+                    event.run_id,
+                    event.time,
+                    event.type,
+                    event.stage,
+                    event.attempt,
+                    json.dumps(data, default=str),
+                ),
+            )
+            _apply(db, event.run_id, event.type, event.stage, event.attempt, data, event.time)
+            if event.type == "run.cancel_requested":  # what request_cancel sets beside it
+                db.execute("UPDATE runs SET cancel_requested=1 WHERE id=?", (event.run_id,))
+
     def set_supervisor(self, deployment: str, pid: int | None, run_id: str | None = None) -> None:
         """A supervisor starts (its pid, a first heartbeat) or leaves (no pid, no heartbeat)."""
         beat = time.time() if pid is not None else None

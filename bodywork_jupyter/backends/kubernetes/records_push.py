@@ -20,10 +20,10 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from bodywork_jupyter.backends.kubernetes import deployment_changes as changes
 from bodywork_jupyter.backends.kubernetes import records as rec
-from bodywork_jupyter.backends.kubernetes import records_replay as replay
 from bodywork_jupyter.backends.kubernetes.cluster import FIELD_MANAGER, Cluster
-from bodywork_jupyter.engine.store import Deployment
+from bodywork_jupyter.engine.store import Deployment, RunStore
 from bodywork_jupyter.errors import NotFoundError
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class RunRecord:
 
     run_id: str
     deployment: str
-    store: replay.WorkingStore
+    store: RunStore
     chunk: Chunk
     collected: int = 0  # the last event seq queued
     pending: list[str] = field(default_factory=list)  # event lines not in the cluster yet
@@ -67,7 +67,7 @@ class DeploymentRecord:
     base: Deployment | None  # as the cluster holds it
     resource_version: str | None
     revision: int
-    changes: list[replay.DeploymentChange] = field(default_factory=list)
+    changes: list[changes.DeploymentChange] = field(default_factory=list)
 
 
 class Pusher:
@@ -127,7 +127,7 @@ class Pusher:
             self.cluster.apply(obj)
             state.summary_written = summary
 
-    def load_run(self, run_id: str, store: replay.WorkingStore) -> RunRecord:
+    def load_run(self, run_id: str, store: RunStore) -> RunRecord:
         """The run as its record says, replayed into ``store`` (a fresh one)."""
         summary = self.summary(run_id)
         if summary is None:
@@ -219,10 +219,10 @@ class Pusher:
     # -- deployments --------------------------------------------------------------------------
 
     def push_deployment(
-        self, state: DeploymentRecord, queued: list[replay.DeploymentChange]
+        self, state: DeploymentRecord, queued: list[changes.DeploymentChange]
     ) -> None:
         for _ in range(DEPLOYMENT_TRIES):
-            new = replay.changed(state.base, queued)
+            new = changes.changed(state.base, queued)
             if new is None or new == state.base:
                 break
             revision = state.revision + 1

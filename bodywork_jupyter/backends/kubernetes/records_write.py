@@ -26,8 +26,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bodywork_jupyter.backends.kubernetes import deployment_changes as changes
 from bodywork_jupyter.backends.kubernetes import records as rec
-from bodywork_jupyter.backends.kubernetes import records_replay as replay
 from bodywork_jupyter.backends.kubernetes.cluster import Cluster
 from bodywork_jupyter.backends.kubernetes.records_push import (
     Chunk,
@@ -91,7 +91,8 @@ class RecordWriter:
         state = RunRecord(run.id, deployment, store, Chunk(0), plan_doc=rec.dumps(run.plan))
         with self._lock:
             self._runs[run.id] = state
-        self._change(deployment, replay.upserted(deployment, pipeline, target, source, run.created))
+        upsert = changes.upserted(deployment, pipeline, target, source, run.created)
+        self._change(deployment, upsert)
         self._collect(state)
         return run
 
@@ -162,13 +163,13 @@ class RecordWriter:
         """The deployment as this writer's changes leave it."""
         state = self._deployment(name)
         with self._lock:
-            return replay.changed(state.base, list(state.changes))
+            return changes.changed(state.base, list(state.changes))
 
     def set_deployment_status(self, name: str, status: str, unless: tuple[str, ...] = ()) -> None:
-        self._change(name, replay.status_set(status, unless, time.time()))
+        self._change(name, changes.status_set(status, unless, time.time()))
 
     def set_current_run(self, name: str, run_id: str) -> None:
-        self._change(name, replay.current_run_set(run_id, time.time()))
+        self._change(name, changes.current_run_set(run_id, time.time()))
 
     # -- flushing -----------------------------------------------------------------------------
 
@@ -210,8 +211,8 @@ class RecordWriter:
 
     # -- inside -------------------------------------------------------------------------------
 
-    def _new_store(self) -> replay.WorkingStore:
-        return replay.WorkingStore(self.folder / uuid.uuid4().hex)
+    def _new_store(self) -> RunStore:
+        return RunStore(self.folder / uuid.uuid4().hex)
 
     def _run(self, run_id: str) -> RunRecord:
         state = self._runs.get(run_id)
@@ -243,7 +244,7 @@ class RecordWriter:
                 state = self._deployments.setdefault(name, state)
         return state
 
-    def _change(self, name: str, change: replay.DeploymentChange) -> None:
+    def _change(self, name: str, change: changes.DeploymentChange) -> None:
         state = self._deployment(name)
         with self._lock:
             state.changes.append(change)
