@@ -149,9 +149,10 @@ def version() -> None:
 
 
 def _register_run_commands() -> None:
-    from bodywork_jupyter.cli import runs
+    from bodywork_jupyter.cli import cluster, runs
 
     runs.register(cli)
+    cluster.register(cli)
 
 
 _register_run_commands()

@@ -39,7 +39,7 @@ target_options = _stack(
         "target_name",
         default="local",
         show_default=True,
-        help="Where the deployment lives (local: this machine).",
+        help="Where the deployment lives (local: this machine; kubernetes, or k8s: a cluster).",
     ),
     click.option(
         "--state-dir",
@@ -47,6 +47,8 @@ target_options = _stack(
         envvar="BODYWORK_STATE_DIR",
         help="Where this machine keeps run history (default: ~/.local/share/bodywork-jupyter).",
     ),
+    click.option("--context", help="kubeconfig context (cluster targets)."),
+    click.option("--namespace", help="Namespace (cluster targets)."),
 )
 
 deploy_options = _stack(
@@ -54,8 +56,6 @@ deploy_options = _stack(
     click.option("--branch", help="Deploy the head of this branch."),
     click.option("--commit", help="Deploy this commit."),
     target_options,
-    click.option("--context", help="kubeconfig context (cluster targets)."),
-    click.option("--namespace", help="Namespace (cluster targets)."),
     click.option("--image", help="Stage image to run every stage in (cluster targets)."),
     click.option(
         "--param",
@@ -89,10 +89,19 @@ def open_target(target_name: str, state_dir: Path | None, **settings: str | None
     return target
 
 
-def reader(target_name: str, state_dir: Path | None) -> RunReader:
+def reader(
+    target_name: str, state_dir: Path | None, context: str | None, namespace: str | None
+) -> RunReader:
     from bodywork_jupyter.reader import RunReader
 
-    return RunReader(open_target(target_name, state_dir))
+    return RunReader(open_target(target_name, state_dir, context=context, namespace=namespace))
+
+
+def _where(target_name: str, namespace: str | None) -> str:
+    """The options that name the target again in a hint (none for local)."""
+    if target_name == "local":
+        return ""
+    return f" --target {target_name}" + (f" --namespace {namespace}" if namespace else "")
 
 
 def run_deploy(
@@ -121,20 +130,21 @@ def run_deploy(
     run = deploying.submit(target, prepared, RunOptions(max_parallel=max_parallel))
     output.echo(f"deploying {prepared.description} as '{prepared.plan.pipeline}' (run {run.id})")
     if detach:
-        output.echo(f"follow it with: bodywork logs {run.id} --follow")
+        where = _where(target_name, namespace)
+        output.echo(f"follow it with: bodywork logs {run.id} --follow{where}")
         return
     runs = RunReader(target)
-    _report(runs, live.follow(runs, run.id))
+    _report(runs, live.follow(runs, run.id), _where(target_name, namespace))
 
 
-def _report(runs: RunReader, run_id: str) -> None:
+def _report(runs: RunReader, run_id: str, where: str = "") -> None:
     from bodywork_jupyter.engine import states
 
     run = runs.run(run_id)
     if run.status == states.DEPLOYED:
         for name, url in runs.urls(run.id).items():
             output.ok(f"{name} is serving at {url}")
-        output.echo(f"stop it with: bodywork delete deployment {run.deployment}")
+        output.echo(f"stop it with: bodywork delete deployment {run.deployment}{where}")
         return
     if run.status == states.SUCCEEDED:
         output.ok(f"run {run.id} succeeded")
@@ -142,7 +152,7 @@ def _report(runs: RunReader, run_id: str) -> None:
     for stage in runs.stages(run.id):
         if stage.status == states.FAILED:
             output.fail(f"{stage.stage}: {stage.message}")
-            output.echo(f"  log: bodywork logs {run.id} {stage.stage}", err=True)
+            output.echo(f"  log: bodywork logs {run.id} {stage.stage}{where}", err=True)
     output.fail(f"run {run.id} {run.status}: {run.message}")
     sys.exit(1)
 
@@ -170,9 +180,9 @@ def register(cli: click.Group) -> None:
 
     @get.command("deployments")
     @target_options
-    def get_deployments(target_name: str, state_dir: Path | None) -> None:
+    def get_deployments(**target: Any) -> None:
         """List deployments and their services."""
-        views = reader(target_name, state_dir).deployments()
+        views = reader(**target).deployments()
         if not views:
             output.echo("no deployments")
             return
@@ -187,9 +197,9 @@ def register(cli: click.Group) -> None:
     @get.command("runs")
     @click.argument("deployment", required=False)
     @target_options
-    def get_runs(deployment: str | None, target_name: str, state_dir: Path | None) -> None:
+    def get_runs(deployment: str | None, **target: Any) -> None:
         """List runs (of one deployment, or all), newest first."""
-        runs = reader(target_name, state_dir).runs(deployment)
+        runs = reader(**target).runs(deployment)
         if not runs:
             output.echo("no runs")
             return
@@ -205,11 +215,9 @@ def register(cli: click.Group) -> None:
     @click.argument("stage", required=False)
     @click.option("--follow", "-f", is_flag=True, help="Keep printing until the run settles.")
     @target_options
-    def logs(
-        run_ref: str, stage: str | None, follow: bool, target_name: str, state_dir: Path | None
-    ) -> None:
+    def logs(run_ref: str, stage: str | None, follow: bool, **target: Any) -> None:
         """Print a run's logs (RUN: a run id, a prefix, or a deployment name)."""
-        runs = reader(target_name, state_dir)
+        runs = reader(**target)
         run = runs.find_run(run_ref)
         if stage is not None:
             runs.stage(run.id, stage)
@@ -220,9 +228,9 @@ def register(cli: click.Group) -> None:
     @cli.command()
     @click.argument("run_ref", metavar="RUN")
     @target_options
-    def cancel(run_ref: str, target_name: str, state_dir: Path | None) -> None:
+    def cancel(run_ref: str, **target: Any) -> None:
         """Cancel a queued or running run (services already serving keep serving)."""
-        runs = reader(target_name, state_dir)
+        runs = reader(**target)
         run = runs.find_run(run_ref)
         runs.target.cancel(run.id)
         output.ok(f"cancelling run {run.id}")
@@ -234,7 +242,14 @@ def register(cli: click.Group) -> None:
     @delete.command("deployment")
     @click.argument("name")
     @target_options
-    def delete_deployment(name: str, target_name: str, state_dir: Path | None) -> None:
-        """Stop a deployment's services and free their ports (history is kept)."""
-        open_target(target_name, state_dir).delete(name)
+    def delete_deployment(
+        name: str,
+        target_name: str,
+        state_dir: Path | None,
+        context: str | None,
+        namespace: str | None,
+    ) -> None:
+        """Stop a deployment's services and remove what it made (locally, history is kept)."""
+        target = open_target(target_name, state_dir, context=context, namespace=namespace)
+        target.delete(name)
         output.ok(f"deleted deployment '{name}' (its services are stopped)")

@@ -9,6 +9,7 @@ from typing import Annotated, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from bodywork_jupyter.engine.store import Deployment, Event, Run, StageState
+from bodywork_jupyter.errors import BadInputError
 from bodywork_jupyter.plan.model import Plan
 
 
@@ -46,6 +47,11 @@ class Target(ABC):
     requires_git: ClassVar[bool] = False
 
     # -- changes ---------------------------------------------------------------------------
+
+    def configure(self) -> list[str]:
+        """Set the target up for deployments (``bodywork configure-cluster``); what it made
+        or updated, e.g. ``["Namespace/iris", "Role/bodywork-controller"]``."""
+        raise BadInputError(f"--target {self.name} needs no set-up")
 
     @abstractmethod
     def submit(self, plan: Plan, options: RunOptions) -> Run:

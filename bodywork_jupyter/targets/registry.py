@@ -21,10 +21,19 @@ def _local(options: TargetOptions) -> Target:
     return LocalTarget(options)
 
 
-_FACTORIES: dict[str, TargetFactory] = {"local": _local}
+def _kubernetes(options: TargetOptions) -> Target:
+    from bodywork_jupyter.backends.kubernetes.target import KubernetesTarget
+
+    return KubernetesTarget(options)
+
+
+_FACTORIES: dict[str, TargetFactory] = {
+    "local": _local,
+    "kubernetes": _kubernetes,
+    "k8s": _kubernetes,  # an alias
+}
 #: Targets that are planned but not built yet, and what to use meanwhile.
 _COMING = {
-    "kubernetes": "deploying to Kubernetes is not available yet",
     "argo": "exporting to Argo Workflows is not available yet",
 }
 

@@ -245,18 +245,30 @@ def test_the_controller_role_allows_what_it_needs_and_nothing_more(kube: Kube) -
 
     # the RBAC authorizer's cache follows the new Role within moments
     wait_for("the controller's Role to take effect", lambda: allowed("create", "jobs", "batch"))
+    # what the controller calls (server-side apply: a patch, and a create for a new object)
     for verb, resource, group, sub in [
         ("create", "jobs", "batch", None),
+        ("patch", "jobs", "batch", None),
+        ("get", "jobs", "batch", None),
         ("watch", "jobs", "batch", None),
         ("delete", "jobs", "batch", None),
         ("list", "pods", "", None),
+        ("watch", "pods", "", None),
         ("get", "pods", "", "log"),
         ("create", "deployments", "apps", None),
+        ("patch", "deployments", "apps", None),
+        ("get", "deployments", "apps", None),
+        ("delete", "deployments", "apps", None),
         ("patch", "services", "", None),
+        ("list", "services", "", None),
+        ("delete", "services", "", None),
         ("create", "ingresses", "networking.k8s.io", None),
-        ("update", "configmaps", "", None),
+        ("patch", "ingresses", "networking.k8s.io", None),
+        ("create", "configmaps", "", None),
+        ("patch", "configmaps", "", None),
+        ("watch", "configmaps", "", None),
+        ("get", "leases", "coordination.k8s.io", None),
         ("update", "leases", "coordination.k8s.io", None),
-        ("watch", "events", "", None),
     ]:
         assert allowed(verb, resource, group, sub), (verb, resource, sub)
     for verb, resource, group, namespace in [
@@ -266,8 +278,15 @@ def test_the_controller_role_allows_what_it_needs_and_nothing_more(kube: Kube) -
         ("create", "roles", "rbac.authorization.k8s.io", None),
         ("create", "rolebindings", "rbac.authorization.k8s.io", None),
         ("create", "pods", "", None),  # pods come from Jobs and Deployments
+        ("get", "pods", "", None),  # listed and watched by label, never read one by one
         ("create", "jobs", "batch", "kube-system"),  # only its own namespace
-        ("patch", "deployments", "apps", None),  # a version is never changed in place
+        ("update", "deployments", "apps", None),  # applied, never replaced
+        ("get", "services", "", None),
+        ("update", "configmaps", "", None),  # records are created and applied
+        ("delete", "configmaps", "", None),  # a record is never removed by its controller
+        ("patch", "leases", "coordination.k8s.io", None),
+        ("watch", "events", "", None),  # pods' own status says why they are stuck
+        ("create", "cronjobs", "batch", None),  # a schedule is the deployer's, not a run's
     ]:
         assert not allowed(verb, resource, group, namespace=namespace), (verb, resource)
     # the stage pods' account may do nothing at all

@@ -41,6 +41,7 @@ EXAMPLES = ROOT / "examples"
 SOURCE = Source(repo="https://example.com/ml/project.git", commit="0" * 40, project_dir="ml")
 RUN_ID = "20260101-120000-abc123"
 VERSION = "0.1.0"  # fixed, so a version bump does not rewrite the golden files
+CONTROLLER_IMAGE = "ghcr.io/bodywork-jupyter/stage-runner:0.1"
 
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
@@ -118,6 +119,11 @@ def _sections(example: str) -> list[tuple[str, list[dict[str, Any]]]]:
             k8s.rbac(options.namespace),
         ),
         (
+            f"bodywork deploy examples/{example} --target kubernetes: the controller Job of "
+            f"run {RUN_ID}",
+            [k8s.controller_job(plan, RUN_ID, options=options, image=CONTROLLER_IMAGE)],
+        ),
+        (
             f"examples/{example}, run {RUN_ID}: first attempt of each batch stage, services",
             k8s.render_plan(plan, run_id=RUN_ID, options=options),
         ),
@@ -142,6 +148,10 @@ def _golden_text(example: str) -> str:
 
 def _all_objects(example: str) -> list[dict[str, Any]]:
     return [obj for _, objects in _sections(example) for obj in objects]
+
+
+def _is_controller(obj: dict[str, Any]) -> bool:
+    return obj["metadata"]["labels"].get("app.kubernetes.io/component") == "controller"
 
 
 def _pod_specs(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -288,6 +298,9 @@ def test_every_object_carries_the_common_labels(example: str) -> None:
         assert labels["bodywork.dev/commit"] == "0" * 40
         if obj["kind"] in {"Job", "Deployment", "Service"}:
             assert labels["bodywork.dev/run"] == RUN_ID
+            if _is_controller(obj):  # one run's controller: of no stage
+                assert "bodywork.dev/stage" not in labels
+                continue
             assert labels["bodywork.dev/stage"] == labels["app.kubernetes.io/component"]
 
 
@@ -481,7 +494,7 @@ def test_a_job_is_one_attempt() -> None:
 def test_every_pod_is_locked_down(example: str) -> None:
     for obj in _all_objects(example):
         for pod in _pod_specs(obj):
-            controller = obj["kind"] == "CronJob"
+            controller = _is_controller(obj)
             assert pod["automountServiceAccountToken"] is controller
             assert pod["serviceAccountName"] == (
                 "bodywork-controller" if controller else "bodywork-stage"
@@ -492,7 +505,9 @@ def test_every_pod_is_locked_down(example: str) -> None:
             assert security["seccompProfile"] == {"type": "RuntimeDefault"}
             volumes = {v["name"]: v for v in pod["volumes"]}
             for container in pod["containers"]:
-                assert container["command"][0] in {"bodywork-runner", "bodywork"}
+                assert container["command"][0] == (
+                    "bodywork-controller" if controller else "bodywork-runner"
+                )
                 assert container["securityContext"] == {
                     "allowPrivilegeEscalation": False,
                     "readOnlyRootFilesystem": True,
@@ -662,6 +677,37 @@ def test_an_ingress_only_when_asked(project: ProjectWriter) -> None:
     assert classed["metadata"]["annotations"]["example.com/x"] == "y"
 
 
+def test_the_controller_job_drives_one_run() -> None:
+    plan = _plan("iris")
+    options = _options(plan)
+    job = k8s.controller_job(plan, RUN_ID, options=options, image="ctl:1")
+    assert (job["apiVersion"], job["kind"]) == ("batch/v1", "Job")
+    assert job["metadata"]["name"] == k8s.controller_job_name(plan, RUN_ID) == "iris-controller-abc123"
+    labels = job["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "controller"
+    assert labels["bodywork.dev/run"] == RUN_ID
+    assert labels["app.kubernetes.io/part-of"] == "iris"
+    spec = job["spec"]
+    # a killed controller pod is replaced (it resumes from the record); finished Jobs stay
+    assert spec["backoffLimit"] == k8s.CONTROLLER_BACKOFF_LIMIT > 0
+    assert spec["ttlSecondsAfterFinished"] == options.job_ttl_seconds
+    assert "activeDeadlineSeconds" not in spec  # services may take their time
+    pod = spec["template"]["spec"]
+    assert spec["template"]["metadata"]["labels"] == labels
+    assert (pod["serviceAccountName"], pod["automountServiceAccountToken"]) == (
+        "bodywork-controller",
+        True,
+    )
+    assert pod["restartPolicy"] == "Never"  # the Job makes a new pod, not the kubelet
+    (container,) = pod["containers"]
+    assert container["image"] == "ctl:1"
+    assert container["command"] == ["bodywork-controller", "--namespace", "iris", "--run", RUN_ID]
+    assert container["command"] == k8s.controller_command(plan, options, RUN_ID)
+    local = plan.model_copy(update={"source": PlannedSource(local_path="/home/me/iris")})
+    with pytest.raises(BadInputError, match="cannot fetch"):
+        k8s.controller_job(local, RUN_ID, options=options, image="ctl:1")
+
+
 def test_a_cronjob_only_with_a_schedule(project: ProjectWriter) -> None:
     iris = _plan("iris")
     assert k8s.cronjob(iris, options=_options(iris), image="img") is None
@@ -683,14 +729,16 @@ def test_a_cronjob_only_with_a_schedule(project: ProjectWriter) -> None:
     pod = spec["jobTemplate"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["command"] == [
-        "bodywork",
-        "controller",
-        "run",
+        "bodywork-controller",
         "--namespace",
         "churn",
         "--plan",
         "/etc/bodywork/plan.json",
     ]
+    # the controller finds its own Job (a replaced pod takes over the run its Job recorded)
+    job_env = _env(container)[k8s.CONTROLLER_JOB_ENV]["valueFrom"]["fieldRef"]
+    assert job_env == {"fieldPath": "metadata.labels['batch.kubernetes.io/job-name']"}
+    assert spec["jobTemplate"]["spec"]["backoffLimit"] == k8s.CONTROLLER_BACKOFF_LIMIT
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["plan"]["configMap"]["name"] == "churn-plan"
     config_map = k8s.plan_config_map(plan, options=options)
@@ -716,22 +764,20 @@ def test_rbac_is_namespaced_and_minimal() -> None:
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 granted.setdefault((group, resource), set()).update(rule["verbs"])
-    assert set(granted) == {
-        ("batch", "jobs"),
-        ("", "pods"),
-        ("", "pods/log"),
-        ("apps", "deployments"),
-        ("", "services"),
-        ("networking.k8s.io", "ingresses"),
-        ("", "configmaps"),
-        ("coordination.k8s.io", "leases"),
-        ("", "events"),
+    # exactly the calls the controller makes (server-side apply is a patch, and a create
+    # when the object is new); tests/k8s runs the controller under this Role only
+    assert granted == {
+        ("batch", "jobs"): {"create", "patch", "get", "list", "watch", "delete"},
+        ("", "pods"): {"list", "watch"},
+        ("", "pods/log"): {"get"},
+        ("apps", "deployments"): {"create", "patch", "get", "list", "watch", "delete"},
+        ("", "services"): {"create", "patch", "list", "delete"},
+        ("networking.k8s.io", "ingresses"): {"create", "patch", "list", "delete"},
+        ("", "configmaps"): {"create", "patch", "get", "list", "watch"},
+        ("coordination.k8s.io", "leases"): {"create", "get", "update"},
     }
     for forbidden in ("secrets", "namespaces", "roles", "rolebindings", "serviceaccounts"):
         assert not any(resource == forbidden for _, resource in granted)
-    assert granted[("", "events")] == {"get", "list", "watch"}
-    assert granted[("", "pods")] == {"get", "list", "watch"}
-    assert granted[("", "pods/log")] == {"get"}
     for verbs in granted.values():
         assert not {"escalate", "bind", "impersonate"} & verbs
     (binding,) = [o for o in objects if o["kind"] == "RoleBinding"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,10 +43,41 @@ def cli(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
 def test_the_registry_opens_local_and_refuses_unknown_targets(tmp_path: Path) -> None:
     target = open_target(TargetOptions(state_dir=tmp_path))
     assert isinstance(target, LocalTarget) and target.state_dir == tmp_path.resolve()
-    with pytest.raises(BadInputError, match="--target kubernetes: deploying to Kubernetes is not"):
-        open_target(TargetOptions(name="kubernetes"))
-    with pytest.raises(BadInputError, match=r"--target nowhere: no such target \(targets: local"):
+    with pytest.raises(BadInputError, match="--target argo: exporting to Argo Workflows is not"):
+        open_target(TargetOptions(name="argo"))
+    with pytest.raises(
+        BadInputError, match=r"--target nowhere: no such target \(targets: local, kubernetes, k8s"
+    ):
         open_target(TargetOptions(name="nowhere"))
+    assert {"local", "kubernetes", "k8s"} <= set(registry.target_names())
+
+
+@pytest.mark.parametrize("name", ["kubernetes", "k8s"])
+def test_kubernetes_without_a_cluster_is_a_clear_error(tmp_path: Path, name: str) -> None:
+    """No kubeconfig and not inside a cluster: exit 3, saying what to do, for every command."""
+    env = {**os.environ, "KUBECONFIG": str(tmp_path / "missing"), "NO_COLOR": "1"}
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    for args in (["get", "runs"], ["get", "deployments"], ["cancel", "x"],
+                 ["delete", "deployment", "x"], ["configure-cluster", "--namespace", "ml"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "bodywork_jupyter", *args, "--target", name],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+        assert result.returncode == 3, (args, result.stdout, result.stderr)
+        assert "no kubeconfig found" in result.stderr and "KUBECONFIG" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_the_local_target_needs_no_set_up(tmp_path: Path) -> None:
+    with pytest.raises(BadInputError, match="--target local needs no set-up"):
+        open_target(TargetOptions(state_dir=tmp_path)).configure()
+    result = subprocess.run(
+        [sys.executable, "-m", "bodywork_jupyter", "configure-cluster", "--target", "local"],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "BODYWORK_STATE_DIR": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "--target local needs no set-up" in result.stderr
 
 
 def test_cluster_options_are_refused_by_the_local_target(tmp_path: Path) -> None:

@@ -44,6 +44,11 @@ class DeploymentLease:
         self.duration = duration
         self._renewer: asyncio.Task[None] | None = None
 
+    @property
+    def renewing(self) -> asyncio.Task[None] | None:
+        """The task renewing the Lease while it is ours (it ends only if the Lease is lost)."""
+        return self._renewer
+
     # -- taking and giving back ---------------------------------------------------------------
 
     def try_acquire(self) -> bool:

@@ -8,8 +8,9 @@ its name and labels, and the RBAC rules.
 Each decision is kept in one module: ``quantities`` (units), ``names`` (DNS-1123 names,
 cut with a hash), ``labels`` (labels, annotations, metadata), ``pods`` (the container, its
 env and the locked-down pod), ``workloads`` (Job, Deployment), ``networking`` (Service,
-Ingress), ``schedule`` (the plan's ConfigMap, the CronJob), ``access`` (Namespace and RBAC),
-``render`` (a whole run, YAML); ``options`` holds what the cluster side decides.
+Ingress), ``schedule`` (the controller's Job; the plan's ConfigMap, the CronJob),
+``access`` (Namespace and RBAC), ``render`` (a whole run, YAML); ``options`` holds what
+the cluster side decides.
 """
 
 from bodywork_jupyter.plan.kubernetes.access import rbac
@@ -66,10 +67,14 @@ from bodywork_jupyter.plan.kubernetes.pods import (
 from bodywork_jupyter.plan.kubernetes.quantities import cpu_quantity, memory_quantity, resources
 from bodywork_jupyter.plan.kubernetes.render import render_plan, to_yaml
 from bodywork_jupyter.plan.kubernetes.schedule import (
+    CONTROLLER_BACKOFF_LIMIT,
     CONTROLLER_COMMAND,
+    CONTROLLER_JOB_ENV,
     PLAN_KEY,
     PLAN_MOUNT,
     controller_command,
+    controller_job,
+    controller_job_name,
     cronjob,
     plan_config_map,
 )
@@ -81,7 +86,9 @@ __all__ = [
     "APP",
     "ARTIFACTS_DIR",
     "CACHE_DIR",
+    "CONTROLLER_BACKOFF_LIMIT",
     "CONTROLLER_COMMAND",
+    "CONTROLLER_JOB_ENV",
     "CONTROLLER_SERVICE_ACCOUNT",
     "CRONJOB_NAME_LIMIT",
     "DEFAULT_DEADLINE_GRACE_SECONDS",
@@ -111,6 +118,8 @@ __all__ = [
     "OwnerReference",
     "common_labels",
     "controller_command",
+    "controller_job",
+    "controller_job_name",
     "cpu_quantity",
     "cronjob",
     "cronjob_name",

@@ -15,48 +15,44 @@ from bodywork_jupyter.plan.kubernetes.options import (
 )
 
 _WATCH = ["get", "list", "watch"]
+#: Server-side apply is a PATCH; one that makes the object is also checked as a create.
+_APPLY = ["create", "patch"]
 
-#: What the controller does, and nothing more.
+#: What the controller does, and nothing more (each verb is a call it makes).
 _CONTROLLER_RULES: list[Manifest] = [
-    # one Job per stage attempt: start it, follow its conditions, stop it (delete)
-    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", *_WATCH, "delete"]},
+    # one Job per stage attempt: applied, followed (its conditions, by watch), read again
+    # by a controller that takes a run over, stopped (delete)
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": [*_APPLY, *_WATCH, "delete"]},
     # why an attempt is stuck or failed: ErrImagePull, OOMKilled, Unschedulable, ...
-    {"apiGroups": [""], "resources": ["pods"], "verbs": _WATCH},
-    # a stage's log, followed while it runs
+    # (listed and watched by their labels; never read one by one)
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
+    # a stage's log, followed while it runs (the runner's events)
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
-    # one Deployment per service version: created, watched until ready, removed when
-    # replaced or rolled back (a version is never changed in place)
+    # one Deployment per service version: applied, watched until ready, read again on a
+    # take-over, removed when replaced or rolled back (a version is never changed)
     {
         "apiGroups": ["apps"],
         "resources": ["deployments"],
-        "verbs": ["create", *_WATCH, "delete"],
+        "verbs": [*_APPLY, *_WATCH, "delete"],
     },
-    # the stage's Service: created once, its selector patched to move traffic
-    {
-        "apiGroups": [""],
-        "resources": ["services"],
-        "verbs": ["create", *_WATCH, "patch", "delete"],
-    },
-    # a service's optional Ingress
+    # the stage's Service: applied to move traffic to a version that is ready; listed and
+    # deleted when the plan no longer has the stage
+    {"apiGroups": [""], "resources": ["services"], "verbs": [*_APPLY, "list", "delete"]},
+    # a service's optional Ingress, the same way
     {
         "apiGroups": ["networking.k8s.io"],
         "resources": ["ingresses"],
-        "verbs": ["create", *_WATCH, "patch", "delete"],
+        "verbs": [*_APPLY, "list", "delete"],
     },
-    # run records (labelled ConfigMaps, no CRD) and the plan of a schedule
-    {
-        "apiGroups": [""],
-        "resources": ["configmaps"],
-        "verbs": ["create", *_WATCH, "update", "patch", "delete"],
-    },
+    # run records (labelled ConfigMaps, no CRD): created, applied, read, listed, and the
+    # run's summary watched for the cancel flag
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": [*_APPLY, *_WATCH]},
     # at most one controller drives a deployment: a Lease per deployment
     {
         "apiGroups": ["coordination.k8s.io"],
         "resources": ["leases"],
         "verbs": ["create", "get", "update"],
     },
-    # what the kubelet and the controllers said about our pods (Failed, BackOff, ...)
-    {"apiGroups": [""], "resources": ["events"], "verbs": _WATCH},
 ]
 
 

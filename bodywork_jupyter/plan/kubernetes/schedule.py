@@ -1,4 +1,5 @@
-"""A schedule on the cluster: the plan in a ConfigMap and a CronJob running the controller."""
+"""The in-cluster controller's workloads: a Job per deployed run, and for a schedule the
+plan in a ConfigMap and a CronJob running the controller."""
 
 from __future__ import annotations
 
@@ -6,21 +7,36 @@ from bodywork_jupyter.plan.kubernetes.checks import require_git_source
 from bodywork_jupyter.plan.kubernetes.labels import (
     ANNOTATION_PIPELINE,
     LABEL_COMPONENT,
+    LABEL_RUN,
     common_labels,
+    label_value,
     metadata,
     template,
 )
 from bodywork_jupyter.plan.kubernetes.manifest import Manifest, k8s_object
-from bodywork_jupyter.plan.kubernetes.names import cronjob_name, plan_config_map_name
+from bodywork_jupyter.plan.kubernetes.names import (
+    cronjob_name,
+    k8s_object_name,
+    plan_config_map_name,
+    short_run_id,
+)
 from bodywork_jupyter.plan.kubernetes.options import KubernetesOptions
-from bodywork_jupyter.plan.kubernetes.pods import TMP_MOUNT, pod_spec
+from bodywork_jupyter.plan.kubernetes.pods import TMP_MOUNT, WORK_MOUNT, pod_spec
 from bodywork_jupyter.plan.model import Plan
 
-#: The in-cluster controller's entry point (issue 9 part 2 writes it).
-CONTROLLER_COMMAND = ("bodywork", "controller", "run")
+#: The label the Job controller puts on a Job's pods: the Job's name.
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+
+#: The in-cluster controller's entry point (``backends/kubernetes/controller.py``).
+CONTROLLER_COMMAND = ("bodywork-controller",)
 #: Where the CronJob's controller finds the plan (a ConfigMap mounted read-only).
 PLAN_MOUNT = "/etc/bodywork"
 PLAN_KEY = "plan.json"
+#: The env variable that tells a controller its own Job's name (from its pod's label).
+CONTROLLER_JOB_ENV = "BODYWORK_CONTROLLER_JOB"
+#: A controller pod that is killed (or fails) is replaced this many times; it resumes
+#: from its run record.
+CONTROLLER_BACKOFF_LIMIT = 6
 
 
 def plan_config_map(plan: Plan, *, options: KubernetesOptions) -> Manifest:
@@ -44,52 +60,114 @@ def plan_config_map(plan: Plan, *, options: KubernetesOptions) -> Manifest:
     )
 
 
-def controller_command(plan: Plan, options: KubernetesOptions) -> list[str]:
-    """The in-cluster controller's command line for a scheduled run.
+def controller_command(
+    plan: Plan, options: KubernetesOptions, run_id: str | None = None
+) -> list[str]:
+    """The in-cluster controller's command line.
 
-    ``bodywork controller run`` does not exist yet: issue 9 part 2 writes it, with this
-    command line: the plan as a file (the ConfigMap of ``plan_config_map``, mounted),
-    and the namespace it drives. Without ``--run-id`` it records a new run.
+    With ``run_id`` it drives that run (recorded by ``bodywork deploy``); without, it is a
+    scheduled run: it records a new run of the plan in the file (the ConfigMap of
+    ``plan_config_map``, mounted), then drives it.
     """
-    return [
-        *CONTROLLER_COMMAND,
-        "--namespace",
-        options.namespace,
-        "--plan",
-        f"{PLAN_MOUNT}/{PLAN_KEY}",
-    ]
+    command = [*CONTROLLER_COMMAND, "--namespace", options.namespace]
+    if run_id is not None:
+        return [*command, "--run", run_id]
+    return [*command, "--plan", f"{PLAN_MOUNT}/{PLAN_KEY}"]
+
+
+def controller_job_name(plan: Plan, run_id: str) -> str:
+    return k8s_object_name(plan.k8s_name, "controller", short_run_id(run_id))
+
+
+def _controller_container(command: list[str], image: str) -> Manifest:
+    return {
+        "name": "controller",
+        "image": image,
+        "command": command,
+        "env": [
+            {"name": "HOME", "value": TMP_MOUNT},
+            {"name": "TMPDIR", "value": TMP_MOUNT},
+            {
+                "name": CONTROLLER_JOB_ENV,
+                "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{JOB_NAME_LABEL}']"}},
+            },
+        ],
+    }
+
+
+def _controller_pod(
+    options: KubernetesOptions, container: Manifest, volume: Manifest, mount: Manifest
+) -> Manifest:
+    return pod_spec(
+        options,
+        container,
+        volume=volume,
+        mount=mount,
+        restart_policy="Never",
+        service_account=options.controller_service_account,
+        # the controller talks to the API server: it is the one pod that gets a token
+        token=True,
+    )
+
+
+def controller_job(
+    plan: Plan, run_id: str, *, options: KubernetesOptions, image: str
+) -> Manifest:
+    """A batch/v1 Job running the controller for one run that ``bodywork deploy`` recorded.
+
+    The controller runs the engine in the cluster (so the run goes on when the laptop
+    sleeps), under the controller's service account. A pod that is killed or fails is
+    replaced (``backoffLimit``) and resumes from the run's record; the controller itself
+    exits 0 whenever it recorded the run's outcome. The finished Job (and its pod, hence
+    the controller's log) stays ``job_ttl_seconds``. Its scratch space is an emptyDir.
+    """
+    require_git_source(plan)
+    labels = {
+        **common_labels(plan, options),
+        LABEL_COMPONENT: "controller",
+        LABEL_RUN: label_value(run_id),
+    }
+    annotations = {ANNOTATION_PIPELINE: plan.pipeline}
+    container = _controller_container(controller_command(plan, options, run_id), image)
+    pod = _controller_pod(
+        options,
+        container,
+        {"name": "work", "emptyDir": {}},
+        {"name": "work", "mountPath": WORK_MOUNT},
+    )
+    return k8s_object(
+        "batch/v1",
+        "Job",
+        metadata(controller_job_name(plan, run_id), options.namespace, labels, annotations),
+        spec={
+            "backoffLimit": CONTROLLER_BACKOFF_LIMIT,
+            "ttlSecondsAfterFinished": options.job_ttl_seconds,
+            "template": template(labels, annotations, pod),
+        },
+    )
 
 
 def cronjob(plan: Plan, *, options: KubernetesOptions, image: str) -> Manifest | None:
     """A batch/v1 CronJob when the plan has a ``schedule``, else None.
 
-    Each scheduled Job runs the controller (``controller_command``) under the controller's
-    service account, reading the plan from ``plan_config_map``. ``concurrencyPolicy:
-    Forbid``: a run still going when the next is due makes the next one skip. The
-    schedule is read in UTC (``timeZone: Etc/UTC``), whatever the cluster's local time.
-    The Job may restart its controller pod (``backoffLimit: 3``): the controller resumes
-    from its run record.
+    Each scheduled Job runs the controller (``controller_command`` without a run: it
+    records a new run) under the controller's service account, reading the plan from
+    ``plan_config_map``. ``concurrencyPolicy: Forbid``: a run still going when the next is
+    due makes the next one skip. The schedule is read in UTC (``timeZone: Etc/UTC``),
+    whatever the cluster's local time. The Job may replace its controller pod
+    (``backoffLimit``): the controller resumes from its run record.
     """
     if not plan.schedule:
         return None
     require_git_source(plan)
     labels = {**common_labels(plan, options), LABEL_COMPONENT: "controller"}
     annotations = {ANNOTATION_PIPELINE: plan.pipeline}
-    container: Manifest = {
-        "name": "controller",
-        "image": image,
-        "command": controller_command(plan, options),
-        "env": [{"name": "HOME", "value": TMP_MOUNT}, {"name": "TMPDIR", "value": TMP_MOUNT}],
-    }
-    pod = pod_spec(
+    container = _controller_container(controller_command(plan, options), image)
+    pod = _controller_pod(
         options,
         container,
-        volume={"name": "plan", "configMap": {"name": plan_config_map_name(plan)}},
-        mount={"name": "plan", "mountPath": PLAN_MOUNT, "readOnly": True},
-        restart_policy="Never",
-        service_account=options.controller_service_account,
-        # the controller talks to the API server: it is the one pod that gets a token
-        token=True,
+        {"name": "plan", "configMap": {"name": plan_config_map_name(plan)}},
+        {"name": "plan", "mountPath": PLAN_MOUNT, "readOnly": True},
     )
     return k8s_object(
         "batch/v1",
@@ -104,7 +182,10 @@ def cronjob(plan: Plan, *, options: KubernetesOptions, image: str) -> Manifest |
             "jobTemplate": template(
                 labels,
                 annotations,
-                {"backoffLimit": 3, "template": template(labels, annotations, pod)},
+                {
+                    "backoffLimit": CONTROLLER_BACKOFF_LIMIT,
+                    "template": template(labels, annotations, pod),
+                },
             ),
         },
     )

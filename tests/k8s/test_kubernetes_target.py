@@ -1,0 +1,563 @@
+"""``--target kubernetes`` end to end: the ``bodywork`` CLI as a user runs it, on the test
+cluster.
+
+Every test writes a small real project (notebooks, no requirements: pods cannot reach
+PyPI), commits it and deploys it by its ``file://`` URL (the test cluster's pods share this
+machine's files) into a namespace of its own, set up with ``bodywork configure-cluster``.
+The run is driven by the controller Job in the cluster, under the controller's
+ServiceAccount and its Role only (its pod's token is the only credential it has); the
+test reads the run back through the CLI, or through the run records for waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from k8s_helpers import Kube, wait_for
+from kubernetes import client
+
+from bodywork_jupyter.backends.kubernetes.cluster import Cluster
+from bodywork_jupyter.backends.kubernetes.records_read import ClusterRecords
+from bodywork_jupyter.engine.store import Run
+from tests.projects import git_commit, notebook, write_yaml
+
+pytestmark = pytest.mark.k8s
+
+OURS = "app.kubernetes.io/managed-by=bodywork-jupyter"
+PREDICT = "def predict(request):\n    return {'y': request['x'] * FACTOR}"
+
+Bodywork = Callable[..., subprocess.CompletedProcess[str]]
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """A folder this machine and the pods both see (not under /tmp)."""
+    folder = Path(tempfile.mkdtemp(prefix="bodywork-k8s-target-", dir="/var/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def bw(k8s_kubeconfig: str, kube: Kube, tmp_path: Path) -> Bodywork:
+    """``bodywork ARGS --target kubernetes --namespace <the test's>``, as a user runs it."""
+    env = {
+        **os.environ,
+        "KUBECONFIG": k8s_kubeconfig,
+        "NO_COLOR": "1",
+        "BODYWORK_STATE_DIR": str(tmp_path / "state"),  # the local target's: ignored here
+    }
+    env.pop("BODYWORK_DEBUG", None)
+
+    def run(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bodywork_jupyter", *args, "--target", "kubernetes",
+             "--namespace", kube.namespace],
+            capture_output=True, text=True, env=env, timeout=timeout,
+        )  # fmt: skip
+
+    return run
+
+
+@pytest.fixture
+def configured(bw: Bodywork, kube: Kube) -> Bodywork:
+    """The test's namespace (made by the kube fixture) set up by configure-cluster."""
+    result = bw("configure-cluster")
+    assert result.returncode == 0, result.stderr
+    for made in ("Namespace", "ServiceAccount/bodywork-controller", "Role/bodywork-controller",
+                 "RoleBinding/bodywork-controller", "ServiceAccount/bodywork-stage"):  # fmt: skip
+        assert made in result.stdout, result.stdout
+    assert f"namespace {kube.namespace} is set up" in result.stdout
+    return bw
+
+
+@pytest.fixture
+def records(kube: Kube, k8s_kubeconfig: str) -> Iterator[ClusterRecords]:
+    cluster = Cluster(kubeconfig=k8s_kubeconfig)
+    yield ClusterRecords(cluster, kube.namespace)
+    cluster.close()
+
+
+def project(folder: Path, config: str, **notebooks: list[str]) -> str:
+    """A committed project of ``notebooks`` (name -> cells): its file:// URL."""
+    for name, cells in notebooks.items():
+        notebook(folder / f"{name}.ipynb", *cells)
+    write_yaml(folder, config)
+    git_commit(folder)
+    return folder.as_uri()
+
+
+def run_id_of(result: subprocess.CompletedProcess[str]) -> str:
+    for line in result.stdout.splitlines():
+        if "(run " in line:
+            return line.split("(run ")[1].rstrip(")")
+    raise AssertionError(f"no run id in:\n{result.stdout}\n{result.stderr}")
+
+
+def settled(records: ClusterRecords, run_id: str, timeout: float = 120) -> Run:
+    def done() -> Run | None:
+        run = records.get_run(run_id, with_plan=False)
+        return run if run is not None and run.status not in ("queued", "running") else None
+
+    return wait_for(f"run {run_id} to settle", done, timeout=timeout)
+
+
+def proxy_post(kube: Kube, service: str, port: int, path: str, payload: object) -> Any:
+    """POST through the API server's service proxy; the decoded JSON answer."""
+    method, url, headers, body, _ = kube.api.param_serialize(
+        "POST",
+        f"/api/v1/namespaces/{kube.namespace}/services/{service}:{port}/proxy{path}",
+        header_params={"Content-Type": "application/json", "Accept": "application/json"},
+        body=payload,
+        auth_settings=["BearerToken"],
+    )
+    response = kube.api.call_api(method, url, header_params=headers, body=body)
+    response.read()
+    if response.status != 200:
+        raise AssertionError(f"{response.status}: {response.data!r}")
+    return json.loads(response.data)
+
+
+def prediction(kube: Kube, x: int) -> Any:
+    def answer() -> Any:
+        try:
+            return proxy_post(kube, "serve", 8000, "/predict", {"x": x})
+        except (AssertionError, client.ApiException):
+            return None  # the endpoints may lag the Service by a moment
+
+    return wait_for("a prediction through the service proxy", answer, timeout=30)
+
+
+def ours_left(kube: Kube) -> list[str]:
+    """Every object in the namespace with our label."""
+    ns, found = kube.namespace, []
+    listings = {
+        "Pod": kube.core.list_namespaced_pod,
+        "Service": kube.core.list_namespaced_service,
+        "ConfigMap": kube.core.list_namespaced_config_map,
+        "ServiceAccount": kube.core.list_namespaced_service_account,
+        "Secret": kube.core.list_namespaced_secret,
+        "Job": kube.batch.list_namespaced_job,
+        "CronJob": kube.batch.list_namespaced_cron_job,
+        "Deployment": kube.apps.list_namespaced_deployment,
+        "ReplicaSet": kube.apps.list_namespaced_replica_set,
+        "Ingress": client.NetworkingV1Api(kube.api).list_namespaced_ingress,
+        "EndpointSlice": kube.discovery.list_namespaced_endpoint_slice,
+        "Lease": client.CoordinationV1Api(kube.api).list_namespaced_lease,
+        "Role": kube.rbac.list_namespaced_role,
+        "RoleBinding": kube.rbac.list_namespaced_role_binding,
+    }
+    for kind, list_function in listings.items():
+        found += [f"{kind}/{o.metadata.name}" for o in list_function(ns, label_selector=OURS).items]
+    return sorted(found)
+
+
+# -- 1. configure, deploy, serve, read back, delete -------------------------------------------
+
+
+def test_deploy_a_batch_stage_then_a_service_read_it_back_and_delete_it(
+    configured: Bodywork, kube: Kube, shared: Path
+) -> None:
+    url = project(
+        shared / "calc",
+        """
+        version: "2.0"
+        pipeline: {name: calc}
+        stages:
+          prep: {path: prep.ipynb}
+          serve: {path: serve.ipynb, depends_on: [prep], service: {port: 8000}}
+        """,
+        prep=["print('prep says hello')"],
+        serve=["FACTOR = 3", PREDICT],
+    )
+    started = time.monotonic()
+    result = configured("deploy", url)
+    took = time.monotonic() - started
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_id = run_id_of(result)
+    service_url = f"http://serve.{kube.namespace}.svc.cluster.local:8000"
+    assert f"serve is serving at {service_url}" in result.stdout
+    print(f"\ndeploy prep -> serve returned after {took:.1f}s")
+    assert prediction(kube, 2) == {"y": 6}
+
+    runs = configured("get", "runs")
+    assert runs.returncode == 0, runs.stderr
+    (row,) = [line for line in runs.stdout.splitlines() if line.startswith(run_id)]
+    assert row.split()[1:3] == ["calc", "deployed"]
+    deployments = configured("get", "deployments")
+    assert deployments.returncode == 0, deployments.stderr
+    (row,) = [line for line in deployments.stdout.splitlines() if line.startswith("calc ")]
+    assert row.split() == ["calc", "serving", run_id, f"serve={service_url}"]
+    logs = configured("logs", run_id, "prep")
+    assert logs.returncode == 0, logs.stderr
+    assert logs.stdout.strip() == "prep says hello"
+    assert "::bodywork-event::" not in logs.stdout
+    by_name = configured("logs", "calc", "prep")  # the deployment's newest run
+    assert by_name.stdout == logs.stdout
+
+    # the controller ran under its own ServiceAccount (its Role is all it may do), and
+    # no stage pod has an API token
+    controller_pods = kube.pods("app.kubernetes.io/component=controller")
+    assert [p.spec.service_account_name for p in controller_pods] == ["bodywork-controller"]
+    stage_pods = kube.pods("bodywork.dev/stage")
+    assert {p.metadata.labels["bodywork.dev/stage"] for p in stage_pods} == {"prep", "serve"}
+    for pod in stage_pods:
+        assert pod.spec.service_account_name == "bodywork-stage"
+        assert pod.spec.automount_service_account_token is False
+        volumes = [v.name for v in pod.spec.volumes]
+        assert not [v for v in volumes if v.startswith("kube-api-access")], volumes
+        mounts = [m.mount_path for c in pod.spec.containers for m in c.volume_mounts or []]
+        assert not [m for m in mounts if "serviceaccount" in m], mounts
+
+    deleted = configured("delete", "deployment", "calc")
+    assert deleted.returncode == 0, deleted.stderr
+    rbac = [
+        "Role/bodywork-controller",
+        "RoleBinding/bodywork-controller",
+        "ServiceAccount/bodywork-controller",
+        "ServiceAccount/bodywork-stage",
+    ]
+    wait_for("only the RBAC objects to be left", lambda: ours_left(kube) == rbac, timeout=30)
+    assert kube.core.read_namespace(kube.namespace).metadata.labels[OURS.split("=")[0]]
+    assert "no deployments" in configured("get", "deployments").stdout
+
+
+# -- 2. a namespace that was not set up --------------------------------------------------------
+
+
+def test_a_namespace_that_was_not_configured_is_refused_and_nothing_is_made(
+    bw: Bodywork, kube: Kube, shared: Path
+) -> None:
+    url = project(
+        shared / "plain",
+        """
+        version: "2.0"
+        pipeline: {name: plain}
+        stages:
+          only: {path: only.ipynb}
+        """,
+        only=["print(1)"],
+    )
+    result = bw("deploy", url)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"bodywork configure-cluster --namespace {kube.namespace}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert ours_left(kube) == []
+    assert kube.batch.list_namespaced_job(kube.namespace).items == []
+
+
+# -- 3. a failing stage, then run_on_failure -------------------------------------------------
+
+
+def test_a_failing_stage_fails_the_run_and_run_on_failure_runs(
+    configured: Bodywork, kube: Kube, shared: Path
+) -> None:
+    out = shared / "out"
+    out.mkdir()
+    url = project(
+        shared / "flaky",
+        """
+        version: "2.0"
+        pipeline: {name: flaky, run_on_failure: notify}
+        stages:
+          train: {path: train.ipynb}
+          after: {path: after.ipynb, depends_on: [train]}
+          notify: {path: notify.ipynb}
+        """,
+        train=["x = 1", "raise ValueError('bad data')"],
+        after=["print('never')"],
+        notify=[
+            "import os, pathlib",
+            f"pathlib.Path({str(out)!r}, 'failed').write_text(os.environ['BODYWORK_FAILED_STAGE'])",
+            "print('notified')",
+        ],
+    )
+    result = configured("deploy", url)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    run_id = run_id_of(result)
+    assert "train: " in result.stderr and "bad data" in result.stderr
+    assert f"bodywork logs {run_id} train --target kubernetes" in result.stderr
+    assert (out / "failed").read_text() == "train"  # BODYWORK_FAILED_STAGE reached notify
+    runs = configured("get", "runs")
+    (row,) = [line for line in runs.stdout.splitlines() if line.startswith(run_id)]
+    assert row.split()[2] == "failed" and "stage 'train' failed" in row
+    assert configured("logs", run_id, "notify").stdout.strip() == "notified"
+    names = sorted(j.metadata.name for j in kube.batch.list_namespaced_job(kube.namespace).items)
+    assert not [n for n in names if "-after-" in n], names  # skipped: never started
+
+
+# -- 4. cancel -------------------------------------------------------------------------------
+
+
+def test_cancel_stops_a_sleeping_run(
+    configured: Bodywork, kube: Kube, shared: Path, records: ClusterRecords
+) -> None:
+    url = project(
+        shared / "sleepy",
+        """
+        version: "2.0"
+        pipeline: {name: sleepy}
+        stages:
+          nap: {path: nap.ipynb}
+        """,
+        nap=["import time", "time.sleep(120)"],
+    )
+    result = configured("deploy", url, "--detach")
+    assert result.returncode == 0, result.stderr
+    run_id = run_id_of(result)
+    wait_for(
+        "the nap to be sleeping",
+        lambda: [e for e in records.events(run_id) if e.type == "runner.cell.finished"],
+        timeout=60,
+    )
+    started = time.monotonic()
+    cancelled = configured("cancel", run_id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert f"cancelling run {run_id}" in cancelled.stdout
+
+    run = settled(records, run_id, timeout=60)
+    took = time.monotonic() - started
+    assert run.status == "cancelled", run
+    print(f"\ncancel: the run was cancelled {took:.1f}s after 'bodywork cancel'")
+    assert took < 20
+    statuses = {s.stage: s.status for s in records.stages(run_id)}
+    assert statuses == {"nap": "cancelled"}
+    jobs = kube.batch.list_namespaced_job(kube.namespace, label_selector="bodywork.dev/stage")
+    assert jobs.items == []  # the stage's Job is deleted
+    again = configured("cancel", run_id)
+    assert again.returncode == 2 and "only queued or running runs" in again.stderr
+
+
+# -- 5. a redeploy that never becomes ready: the old version keeps serving ---------------------
+
+
+def test_a_broken_redeploy_leaves_the_old_version_serving(
+    configured: Bodywork, kube: Kube, shared: Path, records: ClusterRecords
+) -> None:
+    folder = shared / "calc"
+    config = """
+        version: "2.0"
+        pipeline: {name: calc}
+        stages:
+          serve: {path: serve.ipynb, service: {port: 8000}}
+        """
+    url = project(folder, config, serve=["FACTOR = 3", PREDICT])
+    first = configured("deploy", url)
+    assert first.returncode == 0, first.stdout + first.stderr
+    first_id = run_id_of(first)
+    assert prediction(kube, 2) == {"y": 6}
+
+    # v2 raises at import: its pods crash, it never becomes ready
+    project(folder, config, serve=["raise RuntimeError('no model file')", "FACTOR = 4", PREDICT])
+    answers: list[Any] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:  # a bounded load through the Service while v2 tries
+        while not stop.is_set():
+            try:
+                answers.append(proxy_post(kube, "serve", 8000, "/predict", {"x": 2}))
+            except Exception as exc:
+                failures.append(repr(exc))
+            time.sleep(0.1)
+
+    loader = threading.Thread(target=load, daemon=True)
+    loader.start()
+    try:
+        second = configured("deploy", url)
+    finally:
+        stop.set()
+        loader.join(10)
+
+    assert second.returncode == 1, second.stdout + second.stderr
+    second_id = run_id_of(second)
+    assert "CrashLoopBackOff" in second.stderr or "no model file" in second.stderr, second.stderr
+    assert failures == [] and answers and all(a == {"y": 6} for a in answers), failures[:3]
+    print(f"\nbroken redeploy: {len(answers)} requests during it, none failed")
+    assert prediction(kube, 5) == {"y": 15}  # still v1
+    service = kube.core.read_namespaced_service("serve", kube.namespace)
+    assert service.spec.selector["bodywork.dev/run"] == first_id
+    assert records.get_run(second_id, with_plan=False).status == "failed"  # type: ignore[union-attr]
+    assert records.get_run(first_id, with_plan=False).status == "deployed"  # type: ignore[union-attr]
+    versions = kube.apps.list_namespaced_deployment(kube.namespace).items
+    assert [d.metadata.labels["bodywork.dev/run"] for d in versions] == [first_id]
+    deployments = configured("get", "deployments")
+    (row,) = [line for line in deployments.stdout.splitlines() if line.startswith("calc ")]
+    assert row.split()[1] == "serving" and first_id not in row  # the newest run is the failed one
+
+
+# -- 6. the controller pod killed mid-run --------------------------------------------------------
+
+
+def test_a_controller_pod_killed_mid_run_is_replaced_and_the_run_goes_on(
+    configured: Bodywork, kube: Kube, shared: Path, records: ClusterRecords
+) -> None:
+    url = project(
+        shared / "long",
+        """
+        version: "2.0"
+        pipeline: {name: long}
+        stages:
+          prep: {path: prep.ipynb}
+          nap: {path: nap.ipynb, depends_on: [prep]}
+          done: {path: done.ipynb, depends_on: [nap]}
+        """,
+        prep=["print('prep')"],
+        nap=["import time", "time.sleep(8)", "print('woke up')"],
+        done=["print('done')"],
+    )
+    result = configured("deploy", url, "--detach")
+    assert result.returncode == 0, result.stderr
+    run_id = run_id_of(result)
+    wait_for(
+        "the nap to be sleeping",
+        lambda: [
+            e for e in records.events(run_id)
+            if e.type == "runner.cell.finished" and e.stage == "nap"
+        ],
+        timeout=60,
+    )  # fmt: skip
+    (first,) = kube.pods("app.kubernetes.io/component=controller")
+    kube.core.delete_namespaced_pod(first.metadata.name, kube.namespace)
+    killed = time.monotonic()
+
+    run = settled(records, run_id, timeout=120)
+    print(f"\ncontroller killed: the run settled {time.monotonic() - killed:.1f}s later")
+    assert run.status == "succeeded", [(e.type, e.stage, e.data) for e in records.events(run_id)]
+    pods = kube.pods("app.kubernetes.io/component=controller")
+    assert first.metadata.name not in [p.metadata.name for p in pods] and pods
+    resumed = [e for e in records.events(run_id) if e.type == "run.resumed"]
+    assert len(resumed) == 1, resumed
+    assert resumed[0].data["succeeded"] == ["prep"]
+    assert resumed[0].data["attaching"] == ["nap"]
+    jobs = kube.batch.list_namespaced_job(kube.namespace, label_selector="bodywork.dev/stage")
+    per_stage: dict[str, int] = {}
+    for job in jobs.items:
+        stage = job.metadata.labels["bodywork.dev/stage"]
+        per_stage[stage] = per_stage.get(stage, 0) + 1
+    assert per_stage == {"prep": 1, "nap": 1, "done": 1}  # nothing ran twice
+    assert configured("logs", run_id, "nap").stdout.strip() == "woke up"
+    starting = [e.stage for e in records.events(run_id) if e.type == "stage.starting"]
+    assert sorted(starting) == ["done", "nap", "prep"]
+
+
+# -- 7. a run whose controller is gone is lost ----------------------------------------------------
+
+
+def test_a_run_whose_controller_job_is_gone_is_lost(
+    configured: Bodywork, kube: Kube, shared: Path, records: ClusterRecords
+) -> None:
+    url = project(
+        shared / "orphan",
+        """
+        version: "2.0"
+        pipeline: {name: orphan}
+        stages:
+          nap: {path: nap.ipynb}
+        """,
+        nap=["import time", "time.sleep(60)"],
+    )
+    result = configured("deploy", url, "--detach")
+    assert result.returncode == 0, result.stderr
+    run_id = run_id_of(result)
+    wait_for(
+        "the run to be running",
+        lambda: getattr(records.get_run(run_id, with_plan=False), "status", "") == "running",
+        timeout=60,
+    )
+    (job,) = kube.batch.list_namespaced_job(
+        kube.namespace, label_selector="app.kubernetes.io/component=controller"
+    ).items
+    kube.batch.delete_namespaced_job(
+        job.metadata.name, kube.namespace, propagation_policy="Background"
+    )
+    wait_for(
+        "the controller Job to be gone",
+        lambda: (
+            not kube.batch.list_namespaced_job(
+                kube.namespace, label_selector="app.kubernetes.io/component=controller"
+            ).items
+        ),
+        timeout=30,
+    )
+
+    runs = configured("get", "runs")  # every command settles what nobody drives first
+
+    (row,) = [line for line in runs.stdout.splitlines() if line.startswith(run_id)]
+    assert row.split()[2] == "lost", runs.stdout
+    assert "controller Job is gone" in row
+    assert records.get_run(run_id, with_plan=False).status == "lost"  # type: ignore[union-attr]
+
+
+# -- 8. a schedule: a batch/v1 CronJob whose Jobs record and drive runs of their own ----------
+
+
+def test_a_schedule_makes_a_cronjob_whose_job_records_and_drives_a_run(
+    configured: Bodywork, kube: Kube, shared: Path, records: ClusterRecords
+) -> None:
+    out = shared / "out"
+    out.mkdir()
+    url = project(
+        shared / "nightly",
+        """
+        version: "2.0"
+        pipeline: {name: nightly, schedule: "0 0 1 1 *"}
+        stages:
+          tick: {path: tick.ipynb}
+        """,
+        tick=["import os, pathlib, uuid", f"pathlib.Path({str(out)!r}, uuid.uuid4().hex).touch()"],
+    )
+    result = configured("deploy", url)  # runs now, and on the schedule
+    assert result.returncode == 0, result.stdout + result.stderr
+    first = run_id_of(result)
+    cron = kube.batch.read_namespaced_cron_job("nightly-schedule", kube.namespace)
+    assert cron.spec.schedule == "0 0 1 1 *" and cron.spec.time_zone == "Etc/UTC"
+    kube.core.read_namespaced_config_map("nightly-plan", kube.namespace)
+
+    # what the CronJob does when the time comes: a Job from its template
+    template = cron.spec.job_template
+    kube.batch.create_namespaced_job(
+        kube.namespace,
+        client.V1Job(
+            metadata=client.V1ObjectMeta(
+                name="nightly-schedule-manual",
+                labels=template.metadata.labels,
+                annotations=template.metadata.annotations,
+            ),
+            spec=template.spec,
+        ),
+    )
+
+    def scheduled() -> Run | None:
+        runs = [r for r in records.runs("nightly") if r.id != first]
+        return runs[0] if runs and runs[0].status == "succeeded" else None
+
+    run = wait_for("the scheduled run to succeed", scheduled, timeout=90)
+    assert run.options["controller_job"] == "nightly-schedule-manual"
+    assert run.options["scheduled"] is True
+    assert len(list(out.iterdir())) == 2  # the deploy's run and the scheduled one
+    deleted = configured("delete", "deployment", "nightly")
+    assert deleted.returncode == 0, deleted.stderr
+    assert kube.batch.list_namespaced_cron_job(kube.namespace).items == []
+    wait_for(
+        "only the RBAC objects to be left",
+        lambda: all(o.split("/")[0] in {"Role", "RoleBinding", "ServiceAccount"}
+                    for o in ours_left(kube)),
+        timeout=30,
+    )  # fmt: skip
