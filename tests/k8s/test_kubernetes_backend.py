@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -25,6 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bodywork_helpers import (
+    PREDICT,
+    config,
+    job_named,
+    job_names,
+    jobs,
+    prediction,
+    shared_folder,
+    write_project,
+)
 from k8s_helpers import Kube, wait_for
 from kubernetes import client, watch
 
@@ -37,7 +45,6 @@ from bodywork_jupyter.engine.store import Event, RunStore
 from bodywork_jupyter.pipeline.load import load_pipeline
 from bodywork_jupyter.plan import KubernetesOptions, Plan, plan_pipeline
 from bodywork_runner.spec import Source
-from tests.projects import git_commit, notebook, write_yaml
 
 pytestmark = pytest.mark.k8s
 
@@ -65,9 +72,7 @@ def no_stream_left_behind() -> Iterator[None]:
 @pytest.fixture
 def shared() -> Iterator[Path]:
     """A folder this machine and the pods both see (not under /tmp or /work)."""
-    folder = Path(tempfile.mkdtemp(prefix="bodywork-k8s-", dir="/var/tmp"))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+    yield from shared_folder("bodywork-k8s-")
 
 
 @pytest.fixture
@@ -94,12 +99,9 @@ def store(tmp_path: Path) -> Iterator[RunStore]:
     runs.close()
 
 
-def project(folder: Path, config: str, **notebooks: list[str]) -> Plan:
+def project(folder: Path, yaml: str, **notebooks: list[str]) -> Plan:
     """A committed project of ``notebooks`` (name -> cells), planned from its commit."""
-    for name, cells in notebooks.items():
-        notebook(folder / f"{name}.ipynb", *cells)
-    write_yaml(folder, config)
-    sha = git_commit(folder)
+    sha = write_project(folder, yaml, notebooks)
     pipeline = load_pipeline(folder)
     return plan_pipeline(pipeline, Source(repo=folder.as_uri(), commit=sha, project_dir="."))
 
@@ -209,14 +211,6 @@ class JobWatcher:
                 raise
 
 
-def job_named(kube: Kube, part: str) -> client.V1Job:
-    jobs = [
-        j for j in kube.batch.list_namespaced_job(kube.namespace).items if part in j.metadata.name
-    ]
-    assert len(jobs) == 1, [j.metadata.name for j in jobs]
-    return jobs[0]
-
-
 # -- 1. a DAG in order, with the runner's events from the pod log -------------------------------
 
 
@@ -227,13 +221,7 @@ def test_prep_then_train_in_order_with_runner_events(
     out.mkdir()
     plan = project(
         shared / "project",
-        """
-        version: "2.0"
-        pipeline: {name: dag}
-        stages:
-          prep: {path: prep.ipynb}
-          train: {path: train.ipynb, depends_on: [prep]}
-        """,
+        config("name: dag", prep="", train="depends_on: [prep]"),
         prep=["import pathlib", f"pathlib.Path({str(out)!r}, 'prep').write_text('7')"],
         train=[
             "import pathlib",
@@ -277,14 +265,12 @@ def test_a_failing_stage_is_retried_then_run_on_failure_runs(
     out.mkdir()
     plan = project(
         shared / "project",
-        """
-        version: "2.0"
-        pipeline: {name: flaky, run_on_failure: notify}
-        stages:
-          train: {path: train.ipynb, retries: {count: 1, backoff: 7}}
-          after: {path: after.ipynb, depends_on: [train]}
-          notify: {path: notify.ipynb}
-        """,
+        config(
+            "name: flaky, run_on_failure: notify",
+            train="retries: {count: 1, backoff: 7}",
+            after="depends_on: [train]",
+            notify="",
+        ),
         train=["x = 1", "raise ValueError('bad data')"],
         after=["print('never')"],
         notify=[
@@ -305,7 +291,7 @@ def test_a_failing_stage_is_retried_then_run_on_failure_runs(
     assert failed[0].data["ename"] == "ValueError" and failed[0].data["cell"] == 2
     assert "bad data" in failed[0].data["message"]
     # each attempt is a Job of its own, and both stay, failed
-    names = sorted(j.metadata.name for j in kube.batch.list_namespaced_job(kube.namespace).items)
+    names = job_names(kube)
     train = [n for n in names if "-train-" in n]
     assert [n[-2:] for n in train] == ["-1", "-2"], names
     assert run.statuses() == {
@@ -324,12 +310,7 @@ def test_a_stage_past_its_timeout_fails_with_reason_timeout(
 ) -> None:
     plan = project(
         shared / "project",
-        """
-        version: "2.0"
-        pipeline: {name: slow}
-        stages:
-          slow: {path: slow.ipynb, timeout: 3}
-        """,
+        config("name: slow", slow="timeout: 3"),
         slow=["import time", "time.sleep(60)"],
     )
     # the Job's deadline is the timeout itself (no grace); the engine waits 10 s longer
@@ -359,12 +340,7 @@ def test_cancel_deletes_the_running_job_and_its_pod(
 ) -> None:
     plan = project(
         shared / "project",
-        """
-        version: "2.0"
-        pipeline: {name: sleepy}
-        stages:
-          nap: {path: nap.ipynb}
-        """,
+        config("name: sleepy", nap=""),
         nap=["import time", "time.sleep(60)"],
     )
     run = prepare(store, KubernetesBackend(cluster, options), plan)
@@ -377,7 +353,7 @@ def test_cancel_deletes_the_running_job_and_its_pod(
 
     assert result.status == "cancelled"
     assert run.events("stage.cancelled", "nap")
-    assert kube.batch.list_namespaced_job(kube.namespace).items == []  # deleted at once
+    assert jobs(kube) == []  # deleted at once
     wait_for(
         "the pod to be gone",
         lambda: not kube.pods("bodywork.dev/stage=nap"),
@@ -388,34 +364,13 @@ def test_cancel_deletes_the_running_job_and_its_pod(
 # -- 5. a notebook service --------------------------------------------------------------------
 
 
-def proxy_post(kube: Kube, service: str, port: int, path: str, payload: object) -> Any:
-    """POST through the API server's service proxy; the decoded JSON answer."""
-    method, url, headers, body, _ = kube.api.param_serialize(
-        "POST",
-        f"/api/v1/namespaces/{kube.namespace}/services/{service}:{port}/proxy{path}",
-        header_params={"Content-Type": "application/json", "Accept": "application/json"},
-        body=payload,
-        auth_settings=["BearerToken"],
-    )
-    response = kube.api.call_api(method, url, header_params=headers, body=body)
-    response.read()
-    if response.status != 200:
-        raise AssertionError(f"{response.status}: {response.data!r}")
-    return json.loads(response.data)
-
-
 def test_a_notebook_service_becomes_ready_and_takes_traffic(
     kube: Kube, cluster: Cluster, options: KubernetesOptions, store: RunStore, shared: Path
 ) -> None:
     plan = project(
         shared / "project",
-        """
-        version: "2.0"
-        pipeline: {name: calc}
-        stages:
-          serve: {path: serve.ipynb, service: {port: 8000, replicas: 2}}
-        """,
-        serve=["FACTOR = 3", "def predict(request):\n    return {'y': request['x'] * FACTOR}"],
+        config("name: calc", serve="service: {port: 8000, replicas: 2}"),
+        serve=["FACTOR = 3", PREDICT],
     )
     backend = KubernetesBackend(cluster, options)
     switched: list[str] = []
@@ -435,19 +390,7 @@ def test_a_notebook_service_becomes_ready_and_takes_traffic(
     assert run.events("stage.ready", "serve")[0].data["url"] == url
     service = kube.core.read_namespaced_service("serve", kube.namespace)
     assert service.spec.selector["bodywork.dev/run"] == run.run_id
-    answer = wait_for(
-        "a prediction through the service proxy",
-        lambda: _try(lambda: proxy_post(kube, "serve", 8000, "/predict", {"x": 2})),
-        timeout=30,
-    )
-    assert answer == {"y": 6}
-
-
-def _try(call: Callable[[], Any]) -> Any:
-    try:
-        return call()
-    except (AssertionError, client.ApiException):
-        return None  # the endpoints may lag the Service by a moment
+    assert prediction(kube, 2) == {"y": 6}
 
 
 def test_a_crashing_service_fails_fast_and_its_version_is_removed(
@@ -455,12 +398,7 @@ def test_a_crashing_service_fails_fast_and_its_version_is_removed(
 ) -> None:
     plan = project(
         shared / "project",
-        """
-        version: "2.0"
-        pipeline: {name: crash}
-        stages:
-          serve: {path: serve.ipynb, service: {port: 8000}}
-        """,
+        config("name: crash", serve="service: {port: 8000}"),
         serve=["raise RuntimeError('no model file')", "def predict(request):\n    return {}"],
     )
     run = prepare(store, KubernetesBackend(cluster, options), plan)
@@ -533,7 +471,7 @@ def test_a_pod_that_cannot_run_fails_within_seconds(
     print(f"\n{k8s_reason}: failed after {took:.1f}s: {failed.data['message']}")
     assert took < 20
     # the stuck Job is not left waiting
-    wait_for("the Job to be gone", lambda: not kube.batch.list_namespaced_job(kube.namespace).items)
+    wait_for("the Job to be gone", lambda: not jobs(kube))
 
 
 # -- 7. attach -----------------------------------------------------------------------------------
@@ -548,12 +486,7 @@ def test_a_second_backend_attaches_to_a_running_job(
 ) -> None:
     plan = project(
         shared / "project",
-        """
-        version: "2.0"
-        pipeline: {name: attach}
-        stages:
-          work: {path: work.ipynb}
-        """,
+        config("name: attach", work=""),
         work=["import time", "time.sleep(3)", "raise RuntimeError('late failure')"],
     )
     first = KubernetesBackend(cluster, options)

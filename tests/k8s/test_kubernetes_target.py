@@ -11,12 +11,9 @@ test reads the run back through the CLI, or through the run records for waiting.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,18 +21,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bodywork_helpers import (
+    PREDICT,
+    config,
+    job_names,
+    jobs,
+    prediction,
+    proxy_post,
+    shared_folder,
+    write_project,
+)
 from k8s_helpers import Kube, wait_for
 from kubernetes import client
 
 from bodywork_jupyter.backends.kubernetes.cluster import Cluster
 from bodywork_jupyter.backends.kubernetes.records_read import ClusterRecords
-from bodywork_jupyter.engine.store import Run
-from tests.projects import git_commit, notebook, write_yaml
+from bodywork_jupyter.engine.store import Event, Run
 
 pytestmark = pytest.mark.k8s
 
 OURS = "app.kubernetes.io/managed-by=bodywork-jupyter"
-PREDICT = "def predict(request):\n    return {'y': request['x'] * FACTOR}"
+CONTROLLER = "app.kubernetes.io/component=controller"
 
 Bodywork = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -46,9 +52,7 @@ Bodywork = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture
 def shared() -> Iterator[Path]:
     """A folder this machine and the pods both see (not under /tmp)."""
-    folder = Path(tempfile.mkdtemp(prefix="bodywork-k8s-target-", dir="/var/tmp"))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+    yield from shared_folder("bodywork-k8s-target-")
 
 
 @pytest.fixture
@@ -91,12 +95,9 @@ def records(kube: Kube, k8s_kubeconfig: str) -> Iterator[ClusterRecords]:
     cluster.close()
 
 
-def project(folder: Path, config: str, **notebooks: list[str]) -> str:
+def project(folder: Path, yaml: str, **notebooks: list[str]) -> str:
     """A committed project of ``notebooks`` (name -> cells): its file:// URL."""
-    for name, cells in notebooks.items():
-        notebook(folder / f"{name}.ipynb", *cells)
-    write_yaml(folder, config)
-    git_commit(folder)
+    write_project(folder, yaml, notebooks)
     return folder.as_uri()
 
 
@@ -107,6 +108,28 @@ def run_id_of(result: subprocess.CompletedProcess[str]) -> str:
     raise AssertionError(f"no run id in:\n{result.stdout}\n{result.stderr}")
 
 
+def deploy(bw: Bodywork, url: str, *args: str) -> str:
+    """``bodywork deploy URL ARGS``, which must succeed: the run's id."""
+    result = bw("deploy", url, *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return run_id_of(result)
+
+
+def row(result: subprocess.CompletedProcess[str], start: str) -> str:
+    """The one line of a listing that starts with ``start``."""
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith(start)]
+    return line
+
+
+def events(
+    records: ClusterRecords, run_id: str, type_: str, stage: str | None = None
+) -> list[Event]:
+    """The run's recorded events of ``type_`` (of ``stage``, if given)."""
+    return [
+        e for e in records.events(run_id) if e.type == type_ and (stage is None or e.stage == stage)
+    ]
+
+
 def settled(records: ClusterRecords, run_id: str, timeout: float = 120) -> Run:
     def done() -> Run | None:
         run = records.get_run(run_id, with_plan=False)
@@ -115,30 +138,10 @@ def settled(records: ClusterRecords, run_id: str, timeout: float = 120) -> Run:
     return wait_for(f"run {run_id} to settle", done, timeout=timeout)
 
 
-def proxy_post(kube: Kube, service: str, port: int, path: str, payload: object) -> Any:
-    """POST through the API server's service proxy; the decoded JSON answer."""
-    method, url, headers, body, _ = kube.api.param_serialize(
-        "POST",
-        f"/api/v1/namespaces/{kube.namespace}/services/{service}:{port}/proxy{path}",
-        header_params={"Content-Type": "application/json", "Accept": "application/json"},
-        body=payload,
-        auth_settings=["BearerToken"],
-    )
-    response = kube.api.call_api(method, url, header_params=headers, body=body)
-    response.read()
-    if response.status != 200:
-        raise AssertionError(f"{response.status}: {response.data!r}")
-    return json.loads(response.data)
-
-
-def prediction(kube: Kube, x: int) -> Any:
-    def answer() -> Any:
-        try:
-            return proxy_post(kube, "serve", 8000, "/predict", {"x": x})
-        except (AssertionError, client.ApiException):
-            return None  # the endpoints may lag the Service by a moment
-
-    return wait_for("a prediction through the service proxy", answer, timeout=30)
+def status_of(records: ClusterRecords, run_id: str) -> str:
+    run = records.get_run(run_id, with_plan=False)
+    assert run is not None, run_id
+    return run.status
 
 
 def ours_left(kube: Kube) -> list[str]:
@@ -173,13 +176,7 @@ def test_deploy_a_batch_stage_then_a_service_read_it_back_and_delete_it(
 ) -> None:
     url = project(
         shared / "calc",
-        """
-        version: "2.0"
-        pipeline: {name: calc}
-        stages:
-          prep: {path: prep.ipynb}
-          serve: {path: serve.ipynb, depends_on: [prep], service: {port: 8000}}
-        """,
+        config("name: calc", prep="", serve="depends_on: [prep], service: {port: 8000}"),
         prep=["print('prep says hello')"],
         serve=["FACTOR = 3", PREDICT],
     )
@@ -196,12 +193,10 @@ def test_deploy_a_batch_stage_then_a_service_read_it_back_and_delete_it(
 
     runs = configured("get", "runs")
     assert runs.returncode == 0, runs.stderr
-    (row,) = [line for line in runs.stdout.splitlines() if line.startswith(run_id)]
-    assert row.split()[1:3] == ["calc", "deployed"]
+    assert row(runs, run_id).split()[1:3] == ["calc", "deployed"]
     deployments = configured("get", "deployments")
     assert deployments.returncode == 0, deployments.stderr
-    (row,) = [line for line in deployments.stdout.splitlines() if line.startswith("calc ")]
-    assert row.split() == ["calc", "serving", run_id, f"serve={service_url}"]
+    assert row(deployments, "calc ").split() == ["calc", "serving", run_id, f"serve={service_url}"]
     logs = configured("logs", run_id, "prep")
     assert logs.returncode == 0, logs.stderr
     assert logs.stdout.strip() == "prep says hello"
@@ -211,7 +206,7 @@ def test_deploy_a_batch_stage_then_a_service_read_it_back_and_delete_it(
 
     # the controller ran under its own ServiceAccount (its Role is all it may do), and
     # no stage pod has an API token
-    controller_pods = kube.pods("app.kubernetes.io/component=controller")
+    controller_pods = kube.pods(CONTROLLER)
     assert [p.spec.service_account_name for p in controller_pods] == ["bodywork-controller"]
     stage_pods = kube.pods("bodywork.dev/stage")
     assert {p.metadata.labels["bodywork.dev/stage"] for p in stage_pods} == {"prep", "serve"}
@@ -244,12 +239,7 @@ def test_a_namespace_that_was_not_configured_is_refused_and_nothing_is_made(
 ) -> None:
     url = project(
         shared / "plain",
-        """
-        version: "2.0"
-        pipeline: {name: plain}
-        stages:
-          only: {path: only.ipynb}
-        """,
+        config("name: plain", only=""),
         only=["print(1)"],
     )
     result = bw("deploy", url)
@@ -258,7 +248,7 @@ def test_a_namespace_that_was_not_configured_is_refused_and_nothing_is_made(
     assert f"bodywork configure-cluster --namespace {kube.namespace}" in result.stderr
     assert "Traceback" not in result.stderr
     assert ours_left(kube) == []
-    assert kube.batch.list_namespaced_job(kube.namespace).items == []
+    assert jobs(kube) == []
 
 
 # -- 3. a failing stage, then run_on_failure -------------------------------------------------
@@ -271,14 +261,9 @@ def test_a_failing_stage_fails_the_run_and_run_on_failure_runs(
     out.mkdir()
     url = project(
         shared / "flaky",
-        """
-        version: "2.0"
-        pipeline: {name: flaky, run_on_failure: notify}
-        stages:
-          train: {path: train.ipynb}
-          after: {path: after.ipynb, depends_on: [train]}
-          notify: {path: notify.ipynb}
-        """,
+        config(
+            "name: flaky, run_on_failure: notify", train="", after="depends_on: [train]", notify=""
+        ),
         train=["x = 1", "raise ValueError('bad data')"],
         after=["print('never')"],
         notify=[
@@ -294,11 +279,10 @@ def test_a_failing_stage_fails_the_run_and_run_on_failure_runs(
     assert "train: " in result.stderr and "bad data" in result.stderr
     assert f"bodywork logs {run_id} train --target kubernetes" in result.stderr
     assert (out / "failed").read_text() == "train"  # BODYWORK_FAILED_STAGE reached notify
-    runs = configured("get", "runs")
-    (row,) = [line for line in runs.stdout.splitlines() if line.startswith(run_id)]
-    assert row.split()[2] == "failed" and "stage 'train' failed" in row
+    failed = row(configured("get", "runs"), run_id)
+    assert failed.split()[2] == "failed" and "stage 'train' failed" in failed
     assert configured("logs", run_id, "notify").stdout.strip() == "notified"
-    names = sorted(j.metadata.name for j in kube.batch.list_namespaced_job(kube.namespace).items)
+    names = job_names(kube)
     assert not [n for n in names if "-after-" in n], names  # skipped: never started
 
 
@@ -310,20 +294,13 @@ def test_cancel_stops_a_sleeping_run(
 ) -> None:
     url = project(
         shared / "sleepy",
-        """
-        version: "2.0"
-        pipeline: {name: sleepy}
-        stages:
-          nap: {path: nap.ipynb}
-        """,
+        config("name: sleepy", nap=""),
         nap=["import time", "time.sleep(120)"],
     )
-    result = configured("deploy", url, "--detach")
-    assert result.returncode == 0, result.stderr
-    run_id = run_id_of(result)
+    run_id = deploy(configured, url, "--detach")
     wait_for(
         "the nap to be sleeping",
-        lambda: [e for e in records.events(run_id) if e.type == "runner.cell.finished"],
+        lambda: events(records, run_id, "runner.cell.finished"),
         timeout=60,
     )
     started = time.monotonic()
@@ -338,8 +315,7 @@ def test_cancel_stops_a_sleeping_run(
     assert took < 20
     statuses = {s.stage: s.status for s in records.stages(run_id)}
     assert statuses == {"nap": "cancelled"}
-    jobs = kube.batch.list_namespaced_job(kube.namespace, label_selector="bodywork.dev/stage")
-    assert jobs.items == []  # the stage's Job is deleted
+    assert jobs(kube, "bodywork.dev/stage") == []  # the stage's Job is deleted
     again = configured("cancel", run_id)
     assert again.returncode == 2 and "only queued or running runs" in again.stderr
 
@@ -351,20 +327,13 @@ def test_a_broken_redeploy_leaves_the_old_version_serving(
     configured: Bodywork, kube: Kube, shared: Path, records: ClusterRecords
 ) -> None:
     folder = shared / "calc"
-    config = """
-        version: "2.0"
-        pipeline: {name: calc}
-        stages:
-          serve: {path: serve.ipynb, service: {port: 8000}}
-        """
-    url = project(folder, config, serve=["FACTOR = 3", PREDICT])
-    first = configured("deploy", url)
-    assert first.returncode == 0, first.stdout + first.stderr
-    first_id = run_id_of(first)
+    calc = config("name: calc", serve="service: {port: 8000}")
+    url = project(folder, calc, serve=["FACTOR = 3", PREDICT])
+    first_id = deploy(configured, url)
     assert prediction(kube, 2) == {"y": 6}
 
     # v2 raises at import: its pods crash, it never becomes ready
-    project(folder, config, serve=["raise RuntimeError('no model file')", "FACTOR = 4", PREDICT])
+    project(folder, calc, serve=["raise RuntimeError('no model file')", "FACTOR = 4", PREDICT])
     answers: list[Any] = []
     failures: list[str] = []
     stop = threading.Event()
@@ -393,13 +362,14 @@ def test_a_broken_redeploy_leaves_the_old_version_serving(
     assert prediction(kube, 5) == {"y": 15}  # still v1
     service = kube.core.read_namespaced_service("serve", kube.namespace)
     assert service.spec.selector["bodywork.dev/run"] == first_id
-    assert records.get_run(second_id, with_plan=False).status == "failed"  # type: ignore[union-attr]
-    assert records.get_run(first_id, with_plan=False).status == "deployed"  # type: ignore[union-attr]
+    assert status_of(records, second_id) == "failed"
+    assert status_of(records, first_id) == "deployed"
     versions = kube.apps.list_namespaced_deployment(kube.namespace).items
     assert [d.metadata.labels["bodywork.dev/run"] for d in versions] == [first_id]
-    deployments = configured("get", "deployments")
-    (row,) = [line for line in deployments.stdout.splitlines() if line.startswith("calc ")]
-    assert row.split()[1] == "serving" and first_id not in row  # the newest run is the failed one
+    calc_row = row(configured("get", "deployments"), "calc ")
+    assert (
+        calc_row.split()[1] == "serving" and first_id not in calc_row
+    )  # the newest run is the failed one
 
 
 # -- 6. the controller pod killed mid-run --------------------------------------------------------
@@ -410,50 +380,37 @@ def test_a_controller_pod_killed_mid_run_is_replaced_and_the_run_goes_on(
 ) -> None:
     url = project(
         shared / "long",
-        """
-        version: "2.0"
-        pipeline: {name: long}
-        stages:
-          prep: {path: prep.ipynb}
-          nap: {path: nap.ipynb, depends_on: [prep]}
-          done: {path: done.ipynb, depends_on: [nap]}
-        """,
+        config("name: long", prep="", nap="depends_on: [prep]", done="depends_on: [nap]"),
         prep=["print('prep')"],
         nap=["import time", "time.sleep(8)", "print('woke up')"],
         done=["print('done')"],
     )
-    result = configured("deploy", url, "--detach")
-    assert result.returncode == 0, result.stderr
-    run_id = run_id_of(result)
+    run_id = deploy(configured, url, "--detach")
     wait_for(
         "the nap to be sleeping",
-        lambda: [
-            e for e in records.events(run_id)
-            if e.type == "runner.cell.finished" and e.stage == "nap"
-        ],
+        lambda: events(records, run_id, "runner.cell.finished", "nap"),
         timeout=60,
-    )  # fmt: skip
-    (first,) = kube.pods("app.kubernetes.io/component=controller")
+    )
+    (first,) = kube.pods(CONTROLLER)
     kube.core.delete_namespaced_pod(first.metadata.name, kube.namespace)
     killed = time.monotonic()
 
     run = settled(records, run_id, timeout=120)
     print(f"\ncontroller killed: the run settled {time.monotonic() - killed:.1f}s later")
     assert run.status == "succeeded", [(e.type, e.stage, e.data) for e in records.events(run_id)]
-    pods = kube.pods("app.kubernetes.io/component=controller")
+    pods = kube.pods(CONTROLLER)
     assert first.metadata.name not in [p.metadata.name for p in pods] and pods
-    resumed = [e for e in records.events(run_id) if e.type == "run.resumed"]
+    resumed = events(records, run_id, "run.resumed")
     assert len(resumed) == 1, resumed
     assert resumed[0].data["succeeded"] == ["prep"]
     assert resumed[0].data["attaching"] == ["nap"]
-    jobs = kube.batch.list_namespaced_job(kube.namespace, label_selector="bodywork.dev/stage")
     per_stage: dict[str, int] = {}
-    for job in jobs.items:
+    for job in jobs(kube, "bodywork.dev/stage"):
         stage = job.metadata.labels["bodywork.dev/stage"]
         per_stage[stage] = per_stage.get(stage, 0) + 1
     assert per_stage == {"prep": 1, "nap": 1, "done": 1}  # nothing ran twice
     assert configured("logs", run_id, "nap").stdout.strip() == "woke up"
-    starting = [e.stage for e in records.events(run_id) if e.type == "stage.starting"]
+    starting = [e.stage for e in events(records, run_id, "stage.starting")]
     assert sorted(starting) == ["done", "nap", "prep"]
 
 
@@ -465,44 +422,31 @@ def test_a_run_whose_controller_job_is_gone_is_lost(
 ) -> None:
     url = project(
         shared / "orphan",
-        """
-        version: "2.0"
-        pipeline: {name: orphan}
-        stages:
-          nap: {path: nap.ipynb}
-        """,
+        config("name: orphan", nap=""),
         nap=["import time", "time.sleep(60)"],
     )
-    result = configured("deploy", url, "--detach")
-    assert result.returncode == 0, result.stderr
-    run_id = run_id_of(result)
+    run_id = deploy(configured, url, "--detach")
     wait_for(
         "the run to be running",
         lambda: getattr(records.get_run(run_id, with_plan=False), "status", "") == "running",
         timeout=60,
     )
-    (job,) = kube.batch.list_namespaced_job(
-        kube.namespace, label_selector="app.kubernetes.io/component=controller"
-    ).items
+    (job,) = jobs(kube, CONTROLLER)
     kube.batch.delete_namespaced_job(
         job.metadata.name, kube.namespace, propagation_policy="Background"
     )
     wait_for(
         "the controller Job to be gone",
-        lambda: (
-            not kube.batch.list_namespaced_job(
-                kube.namespace, label_selector="app.kubernetes.io/component=controller"
-            ).items
-        ),
+        lambda: not jobs(kube, CONTROLLER),
         timeout=30,
     )
 
     runs = configured("get", "runs")  # every command settles what nobody drives first
 
-    (row,) = [line for line in runs.stdout.splitlines() if line.startswith(run_id)]
-    assert row.split()[2] == "lost", runs.stdout
-    assert "controller Job is gone" in row
-    assert records.get_run(run_id, with_plan=False).status == "lost"  # type: ignore[union-attr]
+    lost = row(runs, run_id)
+    assert lost.split()[2] == "lost", runs.stdout
+    assert "controller Job is gone" in lost
+    assert status_of(records, run_id) == "lost"
 
 
 # -- 8. a schedule: a batch/v1 CronJob whose Jobs record and drive runs of their own ----------
@@ -515,17 +459,10 @@ def test_a_schedule_makes_a_cronjob_whose_job_records_and_drives_a_run(
     out.mkdir()
     url = project(
         shared / "nightly",
-        """
-        version: "2.0"
-        pipeline: {name: nightly, schedule: "0 0 1 1 *"}
-        stages:
-          tick: {path: tick.ipynb}
-        """,
+        config('name: nightly, schedule: "0 0 1 1 *"', tick=""),
         tick=["import os, pathlib, uuid", f"pathlib.Path({str(out)!r}, uuid.uuid4().hex).touch()"],
     )
-    result = configured("deploy", url)  # runs now, and on the schedule
-    assert result.returncode == 0, result.stdout + result.stderr
-    first = run_id_of(result)
+    first = deploy(configured, url)  # runs now, and on the schedule
     cron = kube.batch.read_namespaced_cron_job("nightly-schedule", kube.namespace)
     assert cron.spec.schedule == "0 0 1 1 *" and cron.spec.time_zone == "Etc/UTC"
     kube.core.read_namespaced_config_map("nightly-plan", kube.namespace)

@@ -19,6 +19,9 @@ It says what it decides on stdout, one line each. Exit 0 whenever the run's outc
 recorded; non-zero only when it could not do its job (the Job then makes a new pod,
 which resumes). On SIGTERM it flushes the record, gives the Lease back and leaves every
 stage running for the controller that takes over.
+
+The traffic switch and the removal of older versions are in ``controller_versions``; what
+it says, and the engine's recorder that says it, in ``controller_saying``.
 """
 
 from __future__ import annotations
@@ -32,15 +35,15 @@ import os
 import signal
 import socket
 import sys
-import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bodywork_jupyter.backends.kubernetes import records as rec
 from bodywork_jupyter.backends.kubernetes.backend import KubernetesBackend
 from bodywork_jupyter.backends.kubernetes.cluster import Cluster
+from bodywork_jupyter.backends.kubernetes.controller_saying import SayingRecorder, say
+from bodywork_jupyter.backends.kubernetes.controller_versions import swap_in
 from bodywork_jupyter.backends.kubernetes.handle import KubeHandle
 from bodywork_jupyter.backends.kubernetes.lease import DeploymentLease, LeaseLostError
 from bodywork_jupyter.backends.kubernetes.records_write import RecordWriter
@@ -63,47 +66,6 @@ EXIT_TERMINATED = 143
 def lease_name(deployment: str) -> str:
     """The Lease a deployment's controllers share (in the deployment's namespace)."""
     return k8s.k8s_object_name("bw-lease", rec.deployment_label(deployment))
-
-
-def say(message: str) -> None:
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-    print(f"{stamp} {message}", flush=True)
-
-
-def describe(type_: str, stage: str | None, attempt: int | None, data: dict[str, Any]) -> str:
-    """One line for a decision the engine recorded ('' for what is not one)."""
-    message = str(data.get("message", ""))
-    if type_.startswith("run."):
-        return f"run: {type_[4:]}" + (f": {message}" if message else "")
-    if not type_.startswith("stage."):
-        return ""
-    what = type_[6:]
-    if what == "starting":
-        ref = data.get("ref") or {}
-        return f"stage {stage}: starting attempt {attempt} ({ref.get('kind')} {ref.get('name')})"
-    if what == "ready":
-        return f"stage {stage}: ready at {data.get('url')}"
-    return f"stage {stage}: {what}" + (f": {message}" if message else "")
-
-
-class SayingRecorder:
-    """The engine's Recorder: records through the writer, and says each decision."""
-
-    def __init__(self, writer: RecordWriter) -> None:
-        self.writer = writer
-
-    def record(
-        self,
-        run_id: str,
-        type_: str,
-        stage: str | None = None,
-        attempt: int | None = None,
-        **data: Any,
-    ) -> None:
-        self.writer.record(run_id, type_, stage, attempt, **data)
-        line = describe(type_, stage, attempt, data)
-        if line:
-            say(line)
 
 
 class Controller:
@@ -293,72 +255,9 @@ class Controller:
         """Move traffic to each new version (ready: the engine says so), then remove the
         older versions and say so on their runs."""
         assert self.backend is not None
-        for name, handle in services.items():
-            url = await self.backend.switch_traffic(handle, plan)
-            say(f"service {name}: traffic now goes to run {self.run_id} ({url})")
-        replaced = await asyncio.to_thread(self._remove_old_versions, plan, set(services))
-        for run_id in replaced:
-            self._stopped(run_id)
-
-    def _remove_old_versions(self, plan: Plan, serving: set[str]) -> set[str]:
-        """Delete other runs' Deployments of this pipeline, and the Services and Ingresses
-        of stages the plan no longer serves; the run ids whose versions went."""
-        part = f"{k8s.LABEL_PART_OF}={k8s.label_value(plan.k8s_name)}"
-        mine = k8s.label_value(self.run_id)
-        stages = {k8s.label_value(plan.stages[name].k8s_name) for name in serving}
-        routed = {
-            k8s.label_value(stage.k8s_name)
-            for stage in plan.stages.values()
-            if stage.service is not None and stage.service.ingress
-        }
-        replaced: set[str] = set()
-        kinds: list[tuple[str, str, Callable[..., Any], set[str] | None]] = [
-            ("apps/v1", "Deployment", self.cluster.apps.list_namespaced_deployment, None),
-            ("v1", "Service", self.cluster.core.list_namespaced_service, stages),
-            ("networking.k8s.io/v1", "Ingress",
-             self.cluster.networking.list_namespaced_ingress, routed),
-        ]  # fmt: skip
-        for api_version, kind, list_function, keep in kinds:
-            listed = self.cluster.call(list_function, self.namespace, label_selector=part)
-            for item in listed.items:
-                labels = item.metadata.labels or {}
-                if keep is None:  # a version: every other run's goes
-                    if labels.get(k8s.LABEL_RUN) == mine:
-                        continue
-                elif labels.get(k8s.LABEL_STAGE) in keep:
-                    continue
-                name = item.metadata.name
-                obj = {
-                    "apiVersion": api_version,
-                    "kind": kind,
-                    "metadata": {"name": name, "namespace": self.namespace},
-                }
-                self.cluster.delete(obj)
-                old = labels.get(k8s.LABEL_RUN)
-                say(f"removed {kind} {name} (of run {old}: replaced by run {self.run_id})")
-                if old and old != mine:
-                    replaced.add(old)
-        found: set[str] = set()
-        for label in replaced:
-            selector = f"{rec.LABEL_RECORD}={rec.RUN},{k8s.LABEL_RUN}={label}"
-            for obj in rec.listed(self.cluster, self.namespace, selector):
-                run_id = rec.notes_of(obj).get(rec.ANNOTATION_RUN_ID)
-                if run_id and run_id != self.run_id:
-                    found.add(run_id)
-        return found
-
-    def _stopped(self, run_id: str) -> None:
-        """Record on a replaced run that its services stopped."""
-        store = self.writer.store(run_id)
-        old = store.get_run(run_id, with_plan=False)
-        if old is None or old.status != states.DEPLOYED:
-            return
-        message = f"replaced by run {self.run_id}"
-        for stage in store.stages(run_id):
-            if stage.status == states.READY:
-                self.writer.record(run_id, "stage.stopped", stage.stage, message=message)
-        self.writer.record(run_id, "run.stopped", message=message)
-        say(f"run {run_id}: stopped ({message})")
+        await swap_in(
+            self.cluster, self.backend, self.writer, self.namespace, self.run_id, plan, services
+        )
 
     # -- leaving ----------------------------------------------------------------------------------
 

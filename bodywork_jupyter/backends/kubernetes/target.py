@@ -10,6 +10,10 @@ Namespaces (``namespaces``): a deploy goes to ``--namespace``, else the pipeline
 name; reads without ``--namespace`` look in the kubeconfig context's namespace, else in
 every namespace ``configure-cluster`` set up; cancel and delete find the run's or the
 deployment's namespace among those.
+
+What the target does is here; how is next to it: ``namespace_records`` (reads, kept a
+moment), ``deployment_delete`` (the delete sweep), ``controller_liveness`` (lost runs) and
+``stage_logs`` (a stage's log from its pod).
 """
 
 from __future__ import annotations
@@ -17,14 +21,14 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import replace
-from typing import Any
 
 from bodywork_jupyter.backends.kubernetes import namespaces
-from bodywork_jupyter.backends.kubernetes import records as rec
 from bodywork_jupyter.backends.kubernetes.cluster import Cluster, ClusterPermissionError
-from bodywork_jupyter.backends.kubernetes.controller import lease_name
-from bodywork_jupyter.backends.kubernetes.records_read import ClusterRecords
+from bodywork_jupyter.backends.kubernetes.controller_liveness import controller_gone, lose_run
+from bodywork_jupyter.backends.kubernetes.deployment_delete import delete_deployment
+from bodywork_jupyter.backends.kubernetes.namespace_records import READ_SECONDS, NamespaceRecords
 from bodywork_jupyter.backends.kubernetes.records_write import RecordWriter
+from bodywork_jupyter.backends.kubernetes.stage_logs import pod_log
 from bodywork_jupyter.engine import states
 from bodywork_jupyter.engine.store import Deployment, Event, Run, StageState
 from bodywork_jupyter.errors import BadInputError, NotFoundError
@@ -33,70 +37,6 @@ from bodywork_jupyter.plan import kubernetes as k8s
 from bodywork_jupyter.plan.kubernetes.checks import require_git_source
 from bodywork_jupyter.plan.model import Plan
 from bodywork_jupyter.targets.base import RunOptions, Target, TargetOptions
-
-#: Reads are kept this long: a follow loop that asks five times a second reaches the API
-#: server at most once a second.
-READ_SECONDS = 1.0
-#: A queued run is given this long for its controller Job to appear.
-QUEUE_GRACE_SECONDS = 30.0
-#: The stage container's name in every stage pod.
-CONTAINER = "stage"
-#: How often ``delete`` looks whether the pods are gone.
-GONE_POLL_SECONDS = 0.5
-
-
-class NamespaceRecords(ClusterRecords):
-    """The records of one namespace, with reads kept ``ttl`` seconds and plans for good
-    (a plan never changes)."""
-
-    def __init__(self, cluster: Cluster, namespace: str, ttl: float = READ_SECONDS) -> None:
-        super().__init__(cluster, namespace)
-        self.ttl = ttl
-        self._kept_summaries: dict[str, tuple[float, Any]] = {}
-        self._events: dict[str, tuple[float, list[Event]]] = {}
-        self._plans: dict[str, dict[str, Any]] = {}
-
-    def forget(self, run_id: str) -> None:
-        self._kept_summaries.pop(run_id, None)
-        self._events.pop(run_id, None)
-
-    def forget_all(self) -> None:
-        self._kept_summaries.clear()
-        self._events.clear()
-
-    def _summary(self, run_id: str) -> Any | None:
-        now = time.monotonic()
-        kept = self._kept_summaries.get(run_id)
-        if kept is not None and now - kept[0] < self.ttl:
-            return kept[1]
-        summary = super()._summary(run_id)
-        if len(self._kept_summaries) > 1000:
-            self._kept_summaries.clear()
-        self._kept_summaries[run_id] = (now, summary)
-        return summary
-
-    def _plan(self, run_id: str) -> dict[str, Any]:
-        plan = self._plans.get(run_id)
-        if plan is None:
-            plan = super()._plan(run_id)
-            if plan:
-                if len(self._plans) > 200:
-                    self._plans.clear()
-                self._plans[run_id] = plan
-        return plan
-
-    def plan(self, run_id: str) -> dict[str, Any]:
-        return self._plan(run_id)
-
-    def events(self, run_id: str, after: int = 0) -> list[Event]:
-        now = time.monotonic()
-        kept = self._events.get(run_id)
-        if kept is None or now - kept[0] >= self.ttl:
-            kept = (now, super().events(run_id, 0))
-            if len(self._events) > 1000:
-                self._events.clear()
-            self._events[run_id] = kept
-        return [event for event in kept[1] if event.seq > after]
 
 
 class KubernetesTarget(Target):
@@ -260,32 +200,7 @@ class KubernetesTarget(Target):
             known = ", ".join(d.name for d in self.deployments()) or "none"
             raise NotFoundError(f"no deployment '{name}' (deployments: {known})")
         namespace, record = found
-        records = self.records(namespace)
-        newest = records.runs(name, limit=1, with_plan=True)
-        k8s_name = str(newest[0].plan.get("k8s_name") or "") if newest else ""
-        part = f"{k8s.LABEL_PART_OF}={k8s.label_value(k8s_name or rec.deployment_label(name))}"
-        controllers = f"{part},{k8s.LABEL_COMPONENT}=controller"
-        batch, apps, core = self.cluster.batch, self.cluster.apps, self.cluster.core
-        self._delete_listed(namespace, "batch/v1", "CronJob", batch.list_namespaced_cron_job, part)
-        self._delete_listed(namespace, "batch/v1", "Job", batch.list_namespaced_job, controllers)
-        self._until_gone(namespace, core.list_namespaced_pod, controllers, deadline)
-        for api_version, kind, list_function in (
-            ("batch/v1", "Job", batch.list_namespaced_job),
-            ("apps/v1", "Deployment", apps.list_namespaced_deployment),
-            ("v1", "Service", core.list_namespaced_service),
-            ("networking.k8s.io/v1", "Ingress", self.cluster.networking.list_namespaced_ingress),
-            ("v1", "ConfigMap", core.list_namespaced_config_map),
-        ):
-            self._delete_listed(namespace, api_version, kind, list_function, part)
-        ours = f"{rec.LABEL_RECORD},{rec.LABEL_DEPLOYMENT}={rec.deployment_label(name)}"
-        self._delete_listed(namespace, "v1", "ConfigMap", core.list_namespaced_config_map, ours)
-        lease = {"name": lease_name(name), "namespace": namespace}
-        self.cluster.delete(
-            {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": lease}
-        )
-        self._until_gone(namespace, apps.list_namespaced_replica_set, part, deadline)
-        self._until_gone(namespace, core.list_namespaced_pod, part, deadline)
-        records.forget_all()
+        delete_deployment(self.cluster, self.records(namespace), namespace, name, deadline)
         return replace(record, status=states.DELETED, updated=time.time())
 
     def _find_deployment(self, name: str) -> tuple[str, Deployment] | None:
@@ -294,25 +209,6 @@ class KubernetesTarget(Target):
             if record is not None:
                 return namespace, record
         return None
-
-    def _delete_listed(
-        self, namespace: str, api_version: str, kind: str, list_function: Any, selector: str
-    ) -> None:
-        listed: Any = self.cluster.call(list_function, namespace, label_selector=selector)
-        for item in listed.items:
-            meta = {"name": item.metadata.name, "namespace": namespace}
-            self.cluster.delete({"apiVersion": api_version, "kind": kind, "metadata": meta})
-
-    def _until_gone(
-        self, namespace: str, list_function: Any, selector: str, deadline: float
-    ) -> bool:
-        while True:
-            listed = self.cluster.call(list_function, namespace, label_selector=selector)
-            if not listed.items:
-                return True
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(GONE_POLL_SECONDS)
 
     # -- liveness ---------------------------------------------------------------------------------
 
@@ -323,55 +219,9 @@ class KubernetesTarget(Target):
             for run in records.runs(limit=500):
                 if run.status not in (states.QUEUED, states.RUNNING):
                     continue
-                why = self._controller_gone(namespace, run)
-                if why is not None:
-                    self._lose(namespace, run.id, why)
-
-    def _controller_gone(self, namespace: str, run: Run) -> str | None:
-        """Why nobody drives ``run`` any more (None: its controller Job is alive)."""
-        job_name = run.options.get("controller_job")
-        batch = self.cluster.batch
-        jobs: list[Any]
-        if job_name:
-            try:
-                jobs = [self.cluster.call(batch.read_namespaced_job, job_name, namespace)]
-            except NotFoundError:
-                jobs = []
-        else:
-            selector = f"{k8s.LABEL_COMPONENT}=controller,{k8s.LABEL_RUN}={k8s.label_value(run.id)}"
-            jobs = self.cluster.call(
-                batch.list_namespaced_job, namespace, label_selector=selector
-            ).items
-        if not jobs:
-            # deploy records the run, then creates its Job: give it a moment
-            if run.status == states.QUEUED and time.time() - run.created < QUEUE_GRACE_SECONDS:
-                return None
-            return "its controller Job is gone (deleted?) - deploy again"
-        job: Any = jobs[0]
-        name = job.metadata.name
-        for condition in job.status.conditions or [] if job.status else []:
-            if condition.status != "True":
-                continue
-            if condition.type == "Failed":
-                return (
-                    f"its controller Job {name} failed ({condition.reason}: "
-                    f"{condition.message}) - see 'kubectl logs job/{name} -n {namespace}', "
-                    "then deploy again"
-                )
-            if condition.type == "Complete":
-                return f"its controller Job {name} ended without recording the outcome"
-        return None
-
-    def _lose(self, namespace: str, run_id: str, why: str) -> None:
-        with RecordWriter(self.cluster, namespace, flush_interval=None) as writer:
-            run = writer.restore(run_id)  # as it is now: it may have settled meanwhile
-            if run.status not in (states.QUEUED, states.RUNNING):
-                return
-            writer.record(run_id, "run.lost", message=why)
-            writer.set_deployment_status(
-                run.deployment, states.LOST, unless=(states.DELETING, states.DELETED)
-            )
-        self.records(namespace).forget(run_id)
+                why = controller_gone(self.cluster, namespace, run)
+                if why is not None and lose_run(self.cluster, namespace, run.id, why):
+                    records.forget(run.id)
 
     # -- raw reads ----------------------------------------------------------------------------
 
@@ -440,44 +290,12 @@ class KubernetesTarget(Target):
         now = time.monotonic()
         if kept is not None and (kept[0] == float("inf") or now - kept[0] < READ_SECONDS):
             return kept[1]
-        data = self._pod_log(namespace, run_id, stage)
+        plan = self.records(namespace).plan(run_id)
+        data = pod_log(self.cluster, namespace, plan, run_id, stage)
         finished = stage.status in states.STAGE_FINISHED and data
         if len(self._logs) > 200:
             self._logs.clear()
         self._logs[key] = (float("inf") if finished else now, data)
-        return data
-
-    def _pod_log(self, namespace: str, run_id: str, stage: StageState) -> bytes:
-        plan = self.records(namespace).plan(run_id)
-        planned = (plan.get("stages") or {}).get(stage.stage)
-        if planned is None:
-            planned = plan.get("run_on_failure") or {}
-        k8s_stage = str(planned.get("k8s_name") or stage.stage)
-        selector = f"{k8s.LABEL_RUN}={k8s.label_value(run_id)},{k8s.LABEL_STAGE}="
-        selector += k8s.label_value(k8s_stage)
-        if stage.kind == "batch":
-            selector += f",{k8s.LABEL_ATTEMPT}={stage.attempt}"
-        core = self.cluster.core
-        pods: Any = self.cluster.call(core.list_namespaced_pod, namespace, label_selector=selector)
-        if not pods.items:
-            return b""
-        first = min(pods.items, key=lambda p: (p.metadata.creation_timestamp, p.metadata.name))
-        try:
-            response: Any = self.cluster.call(
-                core.read_namespaced_pod_log,
-                first.metadata.name,
-                namespace,
-                container=CONTAINER,
-                _preload_content=False,
-            )
-        except ClusterPermissionError:
-            raise
-        except BadInputError:  # not started yet, or gone (NotFoundError)
-            return b""
-        try:
-            data: bytes = response.data or b""
-        finally:
-            response.release_conn()
         return data
 
 
