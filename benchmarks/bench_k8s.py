@@ -66,7 +66,8 @@ from bodywork_jupyter.backends.kubernetes.records_write import RecordWriter
 from bodywork_jupyter.engine.engine import Engine
 from bodywork_jupyter.engine.store import Event
 from bodywork_jupyter.pipeline.load import load_pipeline
-from bodywork_jupyter.plan import KubernetesOptions, Plan, plan_pipeline
+from bodywork_jupyter.plan import Plan, plan_pipeline
+from bodywork_jupyter.plan.kubernetes import KubernetesOptions
 from bodywork_jupyter.plan.kubernetes.labels import LABEL_RUN, LABEL_STAGE
 from bodywork_runner.spec import Source
 

@@ -2,10 +2,10 @@
 
 Pure: no I/O, no processes, no Kubernetes. ``plan_pipeline`` resolves a Pipeline,
 ``apply_params`` applies ``--param`` overrides, and ``runner_spec`` turns a planned stage
-and a backend's ``Placement`` into the runner's StageSpec.
+and a backend's ``Placement`` into the runner's StageSpec. The Kubernetes renderers are
+``bodywork_jupyter.plan.kubernetes``, imported by those who render (not at every start).
 """
 
-from bodywork_jupyter.plan.kubernetes import KubernetesOptions, OwnerReference, k8s_object_name
 from bodywork_jupyter.plan.model import (
     Plan,
     PlannedSecret,
@@ -20,8 +20,6 @@ from bodywork_jupyter.plan.runner_spec import Placement, runner_spec
 
 __all__ = [
     "DEFAULT_IMAGE",
-    "KubernetesOptions",
-    "OwnerReference",
     "Placement",
     "Plan",
     "PlannedSecret",
@@ -30,7 +28,6 @@ __all__ = [
     "PlannedStage",
     "Probe",
     "apply_params",
-    "k8s_object_name",
     "plan_pipeline",
     "runner_spec",
 ]

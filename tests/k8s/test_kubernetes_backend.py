@@ -43,7 +43,8 @@ from bodywork_jupyter.engine.backend import Attempt, Outcome
 from bodywork_jupyter.engine.engine import Engine, EngineResult
 from bodywork_jupyter.engine.store import Event, RunStore
 from bodywork_jupyter.pipeline.load import load_pipeline
-from bodywork_jupyter.plan import KubernetesOptions, Plan, plan_pipeline
+from bodywork_jupyter.plan import Plan, plan_pipeline
+from bodywork_jupyter.plan.kubernetes import KubernetesOptions
 from bodywork_runner.spec import Source
 
 pytestmark = pytest.mark.k8s

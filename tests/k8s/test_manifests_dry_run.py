@@ -21,8 +21,9 @@ from k8s_helpers import Kube, wait_for
 from kubernetes import client
 
 from bodywork_jupyter.pipeline.load import load_pipeline
-from bodywork_jupyter.plan import KubernetesOptions, Plan, plan_pipeline
+from bodywork_jupyter.plan import Plan, plan_pipeline
 from bodywork_jupyter.plan import kubernetes as k8s
+from bodywork_jupyter.plan.kubernetes import KubernetesOptions
 from bodywork_runner.spec import Source
 
 pytestmark = pytest.mark.k8s

@@ -20,17 +20,15 @@ from bodywork_jupyter.errors import BadInputError
 from bodywork_jupyter.pipeline.load import load_pipeline
 from bodywork_jupyter.pipeline.model import Resources
 from bodywork_jupyter.plan import (
-    KubernetesOptions,
-    OwnerReference,
     Placement,
     Plan,
     PlannedSecret,
     PlannedSource,
-    k8s_object_name,
     plan_pipeline,
     runner_spec,
 )
 from bodywork_jupyter.plan import kubernetes as k8s
+from bodywork_jupyter.plan.kubernetes import KubernetesOptions, OwnerReference, k8s_object_name
 from bodywork_runner import cli as runner_cli
 from bodywork_runner.spec import Source, StageSpec
 from tests.conftest import ProjectWriter
