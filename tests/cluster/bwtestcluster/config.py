@@ -40,6 +40,13 @@ class Config:
             os.environ.get("BODYWORK_TESTCLUSTER_CACHE", str(_default_cache()))
         )
     )
+    # PersistentVolumes' folders: outside the state dir, which is under /tmp, where a pod
+    # that mounts its own /tmp (an emptyDir, say) would no longer see them
+    volumes_dir: Path = field(
+        default_factory=lambda: Path(
+            os.environ.get("BODYWORK_TESTCLUSTER_VOLUMES", "/var/tmp/bodywork-testcluster-volumes")
+        )
+    )
     k8s_version: str = field(default_factory=_k8s_version)
     node_name: str = "testcluster-node"
     etcd_port: int = 23790

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bwtestcluster import build, network, pki
+from bwtestcluster import build, network, pki, storage
 from bwtestcluster.config import CLUSTER_DIR, Config
 
 # the order processes start in; ``down`` stops them in reverse
@@ -76,6 +76,21 @@ def api_get(config: Config, path: str, timeout: float = 3) -> tuple[int, bytes]:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def api_post(config: Config, path: str, body: dict[str, Any], timeout: float = 10) -> int:
+    """POST ``body`` as JSON; the status (an error status is returned, not raised)."""
+    request = urllib.request.Request(
+        config.server_url + path,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=_ssl_context(config)) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def _alive(pid: int) -> bool:
@@ -208,6 +223,7 @@ def up(config: Config, kubeconfig_out: Path | None = None) -> Path:
         _start_etcd(config, starter, etcd)
         _start_control_plane(config, starter, binary, admin)
         _start_agent(config, starter, admin, binary)
+        _create_storage_class(config)
     except BaseException:
         down(config, quiet=True)
         raise
@@ -319,6 +335,17 @@ def _start_agent(config: Config, starter: _Starter, admin: Path, binary: str) ->
     starter.wait("agent", node_ready, 60)
 
 
+def _create_storage_class(config: Config) -> None:
+    """The default StorageClass, which the agent's provisioner serves (``storage.py``)."""
+    config.volumes_dir.mkdir(parents=True, exist_ok=True)
+    status = api_post(config, "/apis/storage.k8s.io/v1/storageclasses", storage.storage_class())
+    if status not in (201, 409):
+        raise ClusterError(
+            f"creating the StorageClass {storage.STORAGE_CLASS} failed ({status}); "
+            f"see {config.log_dir / 'apiserver.log'}"
+        )
+
+
 def _stop(pid: int, start: int | None, timeout: float) -> None:
     if not _alive(pid) or _start_ticks(pid) != start:
         return  # gone, or the pid now belongs to another process
@@ -346,7 +373,7 @@ def down(config: Config, quiet: bool = False) -> None:
         if proc:
             _stop(proc["pid"], proc.get("start"), 20 if name == "agent" else 3)
     network.host_down(config, state.get("network"))
-    for path in (config.etcd_dir, config.pods_dir, config.pki_dir):
+    for path in (config.etcd_dir, config.pods_dir, config.pki_dir, config.volumes_dir):
         shutil.rmtree(path, ignore_errors=True)
     for path in (config.kubeconfig, config.state_file, config.state_dir / "admin.kubeconfig"):
         path.unlink(missing_ok=True)

@@ -12,8 +12,13 @@ from typing import Any
 
 from kubernetes import client
 
-# What a process inherits from the machine: the command runs here, not in an image.
-HOST_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ", "VIRTUAL_ENV", "PYTHONPATH", "GOPATH", "GOCACHE")
+# What a process inherits from the machine: the command runs here, not in an image. The
+# trust settings too, as an image would carry its CA bundle: with egress on, a pod that
+# installs from the package index must trust what this machine trusts.
+HOST_ENV_KEYS = (
+    "PATH", "LANG", "LC_ALL", "TZ", "VIRTUAL_ENV", "PYTHONPATH", "GOPATH", "GOCACHE",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "PIP_CERT", "CURL_CA_BUNDLE",
+)  # fmt: skip
 
 _REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 

@@ -17,6 +17,7 @@ from kubernetes import client, config as kube_config, watch
 
 from bwtestcluster.agent.logs import LogServer, LogSource
 from bwtestcluster.agent.pods import PodWorker, stamp
+from bwtestcluster.agent.provisioner import Provisioner
 from bwtestcluster.agent.services import ServiceIndex
 from bwtestcluster.agent.volumes import MountPoints
 from bwtestcluster.config import Config
@@ -66,6 +67,7 @@ class Agent:
         self.workers: dict[str, PodWorker] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.provisioner = Provisioner(config, self.api_client, self.stopping)
         self.boot_id = str(uuid.uuid4())
 
     # -- node ----------------------------------------------------------------------
@@ -268,6 +270,7 @@ class Agent:
         self._renew_lease()
         threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
         self.services.start()
+        self.provisioner.start()
         threading.Thread(target=self._watch_pods, name="pod-watch", daemon=True).start()
         self.stopping.wait()
         log.info("stopping: terminating pods")

@@ -257,8 +257,9 @@ class PodWorker(threading.Thread):
                 maker = volumes.VolumeMaker(self.agent.core, self.pod, self.dir / "volumes")
                 self.volume_sources = {v.name: maker.make(v) for v in self.pod.spec.volumes or []}
             mounts, taken = volumes.mount_script(
-                run.spec, self.volume_sources, self.agent.mount_points
-            )
+                run.spec, self.volume_sources, self.agent.mount_points,
+                volumes.read_only_volumes(self.pod),
+            )  # fmt: skip
             self.mount_points += taken
         except envvars.ConfigError as exc:
             if run.waiting[0] != "CreateContainerConfigError":

@@ -7,7 +7,8 @@ the last pod using it goes (reference-counted: removing a mount point would deta
 every pod's namespace).
 
 Supported: emptyDir, configMap, secret, downwardAPI, projected (serviceAccountToken,
-configMap, secret, downwardAPI: the service-account volume every pod gets), hostPath.
+configMap, secret, downwardAPI: the service-account volume every pod gets), hostPath,
+persistentVolumeClaim (bound to a hostPath or local PV: ``provisioner.py`` makes them).
 Contents are written once, when the pod starts.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import base64
 import shlex
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,23 @@ def _select(
     return chosen
 
 
+def _host_path(host: Path, kind: str) -> Path:
+    if not host.exists() and kind in ("DirectoryOrCreate", ""):
+        if kind == "":
+            raise ConfigError(f"hostPath {host} does not exist")
+        host.mkdir(parents=True, exist_ok=True)
+    return host
+
+
+def read_only_volumes(pod: client.V1Pod) -> frozenset[str]:
+    """Volumes every mount of which is read-only: a claim the pod mounts ``readOnly``."""
+    return frozenset(
+        v.name
+        for v in (pod.spec.volumes if pod.spec else None) or []
+        if v.persistent_volume_claim is not None and v.persistent_volume_claim.read_only
+    )
+
+
 class VolumeMaker:
     def __init__(self, core: client.CoreV1Api, pod: client.V1Pod, root: Path) -> None:
         self.core = core
@@ -135,19 +153,51 @@ class VolumeMaker:
         token = self.core.create_namespaced_service_account_token(account, self.namespace, request)
         return token.status.token.encode()
 
+    def _claimed(self, claim: str) -> Path:
+        """The folder of the PersistentVolume bound to ``claim``, as the kubelet checks it."""
+        what = f'persistentvolumeclaim "{claim}"'
+        try:
+            pvc = self.core.read_namespaced_persistent_volume_claim(claim, self.namespace)
+        except client.ApiException as exc:
+            raise ConfigError(
+                f"{what} not found" if exc.status == 404 else f"{what}: {exc.reason}"
+            ) from exc
+        assert pvc.metadata is not None and pvc.spec is not None  # set on what the API returns
+        if pvc.metadata.deletion_timestamp is not None:
+            raise ConfigError(f"{what} is being deleted")
+        phase = pvc.status.phase if pvc.status else None
+        name = pvc.spec.volume_name
+        if phase != "Bound" or not name:
+            raise ConfigError(
+                f"{what} is not bound (phase {phase or 'Pending'}): no PersistentVolume "
+                "serves it yet (kubectl describe pvc says why)"
+            )
+        try:
+            pv = self.core.read_persistent_volume(name)
+        except client.ApiException as exc:
+            raise ConfigError(f'{what}: persistentvolume "{name}": {exc.reason}') from exc
+        spec = pv.spec
+        assert spec is not None
+        if spec.claim_ref is None or spec.claim_ref.uid != pvc.metadata.uid:
+            raise ConfigError(f'{what}: persistentvolume "{name}" is bound to another claim')
+        if spec.host_path is not None:
+            return _host_path(Path(spec.host_path.path), spec.host_path.type or "")
+        if spec.local is not None:
+            return _host_path(Path(spec.local.path), "")
+        raise ConfigError(
+            f'{what}: persistentvolume "{name}" is neither hostPath nor local, '
+            "the only kinds this node can mount"
+        )
+
     def make(self, volume: client.V1Volume) -> Path:
         """Materialise one volume; returns the directory (or file) to bind."""
         path = self.root / volume.name
         if volume.empty_dir is not None:
             path.mkdir(parents=True, exist_ok=True)
         elif volume.host_path is not None:
-            host = Path(volume.host_path.path)
-            kind = volume.host_path.type or ""
-            if not host.exists() and kind in ("DirectoryOrCreate", ""):
-                if kind == "":
-                    raise ConfigError(f"hostPath {host} does not exist")
-                host.mkdir(parents=True, exist_ok=True)
-            return host
+            return _host_path(Path(volume.host_path.path), volume.host_path.type or "")
+        elif volume.persistent_volume_claim is not None:
+            return self._claimed(volume.persistent_volume_claim.claim_name)
         elif volume.config_map is not None:
             src = volume.config_map
             data = self._configmap(src.name, bool(src.optional)) or {}
@@ -184,9 +234,13 @@ class VolumeMaker:
 
 
 def mount_script(
-    container: client.V1Container, sources: dict[str, Path], points: MountPoints
+    container: client.V1Container,
+    sources: dict[str, Path],
+    points: MountPoints,
+    read_only: Collection[str] = frozenset(),
 ) -> tuple[list[str], list[Path]]:
-    """Shell lines binding the container's volume mounts, and the mount points it took."""
+    """Shell lines binding the container's volume mounts, and the mount points it took;
+    mounts of the volumes named in ``read_only`` are read-only whatever they say."""
     lines: list[str] = []
     taken: list[Path] = []
     mounts = sorted(container.volume_mounts or [], key=lambda m: len(Path(m.mount_path).parts))
@@ -204,6 +258,6 @@ def mount_script(
         make = "touch" if source.is_file() else "mkdir -p"
         lines.append(f"[ -e {quoted_dst} ] || {make} {quoted_dst}")
         lines.append(f"mount --bind {quoted_src} {quoted_dst}")
-        if mount.read_only:
+        if mount.read_only or mount.name in read_only:
             lines.append(f"mount -o remount,bind,ro {quoted_dst}")
     return lines, taken
