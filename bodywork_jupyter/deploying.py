@@ -37,15 +37,22 @@ def prepare(
     """The Plan of the pipeline in ``where`` (a folder or a git URL), ready for ``target``.
 
     A git source is read from a temporary checkout that is gone when this returns: the
-    Plan pins the commit and every stage fetches the code itself.
+    Plan pins the commit and every stage fetches the code itself. On a target whose
+    stages fetch it with git (a cluster), a folder's commit must be on one of its
+    repository's remotes, and the Plan fetches it from there: this machine's folder is
+    not where a cluster can read it.
     """
-    with sources.resolve(where, branch, commit) as resolved:
+    on_remote = target is not None and target.requires_git
+    with sources.resolve(where, branch, commit, on_remote=on_remote) as resolved:
         if target is not None:
             check_source(resolved.source, resolved.display_root, target)
         pipeline = sources.load(resolved)
         plan = plan_pipeline(pipeline, resolved.source, image=image)
         description, warnings = resolved.description, list(resolved.warnings)
-    return Prepared(apply_params(plan, params), description, warnings)
+    plan = apply_params(plan, params)
+    if target is not None:
+        warnings += target.notes(plan)
+    return Prepared(plan, description, warnings)
 
 
 def check_source(source: Source, shown: str, target: Target) -> None:

@@ -46,6 +46,8 @@ class DeploymentView:
     run: Run | None  # the newest run
     serving_run: Run | None  # the run whose services answer now
     urls: dict[str, str] = field(default_factory=dict)
+    #: a service with an Ingress: its URL from outside, None while it has no address
+    ingresses: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -126,6 +128,12 @@ class RunReader:
         """Where the run's services answer (only those that are ready)."""
         return urls_of(self.target.stages(run_id))
 
+    def ingress_urls(self, run_id: str) -> dict[str, str | None]:
+        """Where the run's ready services are reached from outside the cluster (an
+        Ingress): a URL, or None while the Ingress has no address yet."""
+        ready = self.urls(run_id)
+        return {s: u for s, u in self.target.ingress_urls(run_id).items() if s in ready}
+
     def wait(self, ref: str, timeout: float | None = None, poll: float = POLL_SECONDS) -> Run:
         """Block until the run settles; TimeoutError after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -158,6 +166,8 @@ class RunReader:
         newest = recent[0] if recent else None
         serving = next((r for r in recent if r.status == states.DEPLOYED), None)
         urls = urls_of(self.target.stages(serving.id)) if serving else {}
+        ingresses = self.target.ingress_urls(serving.id) if serving and urls else {}
+        ingresses = {s: u for s, u in ingresses.items() if s in urls}
         status: DeploymentStatus
         if record.status in (states.DELETING, states.DELETED):
             status = states.DELETING if record.status == states.DELETING else states.DELETED
@@ -169,7 +179,7 @@ class RunReader:
             status = _finished_status(newest.status)
         else:
             status = states.PENDING
-        return DeploymentView(record, status, newest, serving, urls)
+        return DeploymentView(record, status, newest, serving, urls, ingresses)
 
     # -- logs --------------------------------------------------------------------------------
 
@@ -275,6 +285,11 @@ class RunReader:
         if content is None:
             raise NotFoundError(f"stage '{stage}' of run {run_id} has no executed notebook")
         return content
+
+
+def ingress_note(url: str | None) -> str:
+    """A service's Ingress as people read it, beside its in-cluster URL."""
+    return f"ingress: {url}" if url else "ingress: waiting for an address"
 
 
 def urls_of(rows: list[StageState]) -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 - a folder in a git repository: the repository at a commit (HEAD, a branch or a
   commit given), cloned by every stage from ``file://`` exactly as a cluster would
-  clone it; uncommitted changes are not part of the deploy (we say so);
+  clone it; uncommitted changes are not part of the deploy (we say so). With
+  ``on_remote`` (stages that run elsewhere, e.g. on a cluster) the commit must be on one
+  of the repository's remotes, whose URL becomes the source;
 - a plain folder: used as is;
 - a git URL: resolved to a commit with ``git ls-remote``, then shallow-fetched once
   here to read its bodywork.yaml.
@@ -50,6 +52,9 @@ __all__ = [
 _URL = re.compile(r"^(https?://|ssh://|git://|file://|[\w.-]+@[\w.-]+:)")
 _SHA = re.compile(r"^[0-9a-f]{7,40}$")
 _USERINFO = re.compile(r"(?<=://)[^/@]+@")
+_HTTP_USERINFO = re.compile(r"^(https?://)[^/@]+@", re.IGNORECASE)
+#: a URL scheme, or git's scp-like ``host:path`` (a colon before any slash)
+_URL_OR_SCP = re.compile(r"^[^/:]+:")
 _CHECKOUT_PREFIX = "bodywork-source-"
 
 
@@ -96,8 +101,14 @@ def is_git_url(text: str) -> bool:
     return bool(_URL.match(text))
 
 
-def resolve(target: str, branch: str | None = None, commit: str | None = None) -> ResolvedSource:
+def resolve(
+    target: str, branch: str | None = None, commit: str | None = None, *, on_remote: bool = False
+) -> ResolvedSource:
     """Pin ``target`` (a folder, a folder in a git repository, a git URL) to a source.
+
+    ``on_remote``: the stages fetch the code from somewhere else than this machine (a
+    cluster), so a folder's commit must be on one of its repository's remotes, and that
+    remote's URL is the source; a URL is taken as given either way.
 
     The result owns any temporary checkout it made: use it in a ``with`` block.
     """
@@ -125,7 +136,7 @@ def resolve(target: str, branch: str | None = None, commit: str | None = None) -
             display_root=str(path),
         )
     with repo:
-        return _resolve_local_repo(repo, path, branch, commit)
+        return _resolve_local_repo(repo, path, branch, commit, on_remote)
 
 
 def load(resolved: ResolvedSource) -> Pipeline:
@@ -182,7 +193,7 @@ def _replace_root(text: str, root: Path, display_root: str) -> str:
 
 
 def _resolve_local_repo(
-    repo: git.Repo, path: Path, branch: str | None, commit: str | None
+    repo: git.Repo, path: Path, branch: str | None, commit: str | None, on_remote: bool
 ) -> ResolvedSource:
     root = Path(repo.working_tree_dir or path).resolve()
     project_dir = path.relative_to(root).as_posix() or "."
@@ -200,17 +211,73 @@ def _resolve_local_repo(
             f"{project_dir}: uncommitted changes are not deployed (commit {sha[:8]} is) - "
             "commit them to include them"
         )
-    source = Source(repo=root.as_uri(), commit=sha, project_dir=project_dir)
-    # read bodywork.yaml as committed, not as it is in the working tree
+    url, description = root.as_uri(), f"{root} at {sha[:8]}"
+    if on_remote:
+        name, url = _remote_with(repo, root, sha, branch, path)
+        if _HTTP_USERINFO.match(url):
+            url = _HTTP_USERINFO.sub(r"\1", url)  # a token here would be in every pod's spec
+            warnings.append(
+                f"remote {name}'s URL holds credentials: they are left out, the cluster "
+                f"fetches {url} - a private repository needs git credentials on the cluster"
+            )
+        description += f" from remote {name} ({safe_url(url)})"
+    source = Source(repo=url, commit=sha, project_dir=project_dir)
+    # read bodywork.yaml as committed, not as it is in the working tree (the same commit
+    # as on the remote: no need to fetch it from there)
     checkout = _checkout(root.as_uri(), sha)
     return ResolvedSource(
         source,
         checkout / project_dir,
-        f"{root} at {sha[:8]}",
+        description,
         display_root=str(path),
         warnings=warnings,
         checkout=checkout,
     )
+
+
+def _remote_with(
+    repo: git.Repo, root: Path, sha: str, branch: str | None, path: Path
+) -> tuple[str, str]:
+    """The remote whose remote-tracking branches hold ``sha`` (as of the last fetch), and
+    the URL it is fetched from: the branch's upstream first, then ``origin``, then the
+    others as configured. A remote that is a path on this machine becomes its file:// URL.
+    None has it: refused, before anything is made.
+    """
+    upstream = _upstream_remote(repo, branch)
+    names = sorted((r.name for r in repo.remotes), key=lambda n: (n != upstream, n != "origin"))
+    for name in names:
+        # a pattern matches whole path components: refs/remotes/origin is not origin-2
+        if not repo.git.for_each_ref(
+            "--contains", sha, "--count=1", "--format=%(refname)", f"refs/remotes/{name}"
+        ):
+            continue
+        try:
+            return name, _fetch_url(repo.git.remote("get-url", name), root)
+        except git.GitCommandError:  # a remote left without a URL: no one can fetch it
+            continue
+    raise BadInputError(
+        f"commit {sha[:8]} of {path} is on no remote the cluster can reach - push it (git "
+        "push), or deploy a URL the cluster can reach; a file:// URL works for a cluster "
+        "whose pods share this machine's files, such as the test cluster"
+    )
+
+
+def _upstream_remote(repo: git.Repo, branch: str | None) -> str | None:
+    """The remote of the upstream of ``branch`` (or of the checked-out branch), if any."""
+    try:
+        head = repo.heads[branch] if branch else repo.active_branch
+    except (IndexError, TypeError):  # not a local branch, or a detached HEAD
+        return None
+    tracking = head.tracking_branch()
+    return tracking.remote_name if tracking is not None else None
+
+
+def _fetch_url(url: str, root: Path) -> str:
+    """``url`` as another machine fetches it: a URL (or ``host:path``) as it is, a path on
+    this machine (relative to the working tree, as git reads it) as its file:// URL."""
+    if _URL_OR_SCP.match(url):
+        return url
+    return (root / Path(url).expanduser()).resolve().as_uri()
 
 
 def _resolve_url(url: str, branch: str | None, commit: str | None) -> ResolvedSource:

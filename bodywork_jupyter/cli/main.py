@@ -149,10 +149,12 @@ def version() -> None:
 
 
 def _register_run_commands() -> None:
-    from bodywork_jupyter.cli import cluster, runs
+    from bodywork_jupyter.cli import calling, cluster, runs, secrets
 
     runs.register(cli)
     cluster.register(cli)
+    calling.register(cli)
+    secrets.register(cli)  # after runs: it adds to the create, get and delete groups
 
 
 _register_run_commands()

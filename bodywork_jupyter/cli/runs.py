@@ -142,8 +142,9 @@ def _report(runs: RunReader, run_id: str, where: str = "") -> None:
 
     run = runs.run(run_id)
     if run.status == states.DEPLOYED:
+        ingresses = runs.ingress_urls(run.id)
         for name, url in runs.urls(run.id).items():
-            output.ok(f"{name} is serving at {url}")
+            output.ok(f"{name} is serving at {url}{_beside(name, ingresses)}")
         output.echo(f"stop it with: bodywork delete deployment {run.deployment}{where}")
         return
     if run.status == states.SUCCEEDED:
@@ -155,6 +156,13 @@ def _report(runs: RunReader, run_id: str, where: str = "") -> None:
             output.echo(f"  log: bodywork logs {run.id} {stage.stage}{where}", err=True)
     output.fail(f"run {run.id} {run.status}: {run.message}")
     sys.exit(1)
+
+
+def _beside(service: str, ingresses: dict[str, str | None]) -> str:
+    """`` (ingress: URL)`` for a service with an Ingress, else nothing."""
+    from bodywork_jupyter.reader import ingress_note
+
+    return f" ({ingress_note(ingresses[service])})" if service in ingresses else ""
 
 
 def register(cli: click.Group) -> None:
@@ -188,7 +196,8 @@ def register(cli: click.Group) -> None:
             return
         output.echo(f"{'NAME':<24} {'STATUS':<10} {'RUN':<24} SERVICES")
         for view in views:
-            services = " ".join(f"{s}={u}" for s, u in view.urls.items()) or "-"
+            served = [f"{s}={u}{_beside(s, view.ingresses)}" for s, u in view.urls.items()]
+            services = " ".join(served) or "-"
             run = view.run.id if view.run else "-"
             output.echo(f"{view.name:<24} {view.status:<10} {run:<24} {services}")
 

@@ -35,6 +35,9 @@ class Placement:
     cache_dir: str | None = None
     listen_host: str | None = None
     listen_port: int | None = None
+    #: the runner also sends the executed notebook in its events (the artifacts folder
+    #: goes with the attempt, e.g. a pod's emptyDir)
+    emit_notebook: bool = False
 
 
 def runner_spec(plan: Plan, stage: PlannedStage, placement: Placement) -> StageSpec:
@@ -69,5 +72,6 @@ def runner_spec(plan: Plan, stage: PlannedStage, placement: Placement) -> StageS
         work_dir=placement.work_dir,
         artifacts_dir=placement.artifacts_dir,
         cache_dir=placement.cache_dir,
+        emit_notebook=placement.emit_notebook,
         log_level=plan.log_level,
     )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from bodywork_jupyter.engine.store import Deployment, Event, Run, StageState
-from bodywork_jupyter.errors import BadInputError
+from bodywork_jupyter.errors import BadInputError, TargetUnreachableError
 from bodywork_jupyter.plan.model import Plan
 
 
@@ -27,12 +31,42 @@ class TargetOptions(BaseModel):
     )
 
 
+class ClusterChanges(BaseModel):
+    """What ``configure-cluster`` changes in a namespace's settings.
+
+    None keeps a setting as it is; "" (or an empty tuple) clears it. Volumes are
+    ``pvc:NAME`` (a claim made when it does not exist) or ``none``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_volume: str | None = None
+    cache_volume: str | None = None
+    image: str | None = None
+    image_pull_secrets: tuple[str, ...] | None = None
+    git_secret: str | None = None
+    ingress_class: str | None = None
+
+
 class RunOptions(BaseModel):
     """How one run is executed, whatever the target."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_parallel: Annotated[int, Field(ge=1, le=64)] = 4
+
+
+@dataclass(frozen=True)
+class StoredSecret:
+    """A secret as a target keeps it, told without its values: every surface may show it."""
+
+    name: str
+    group: str | None
+    keys: tuple[str, ...]
+    #: Where it is kept, e.g. the Kubernetes namespace.
+    namespace: str | None = None
+    #: The target's own name for it, e.g. the Kubernetes Secret ``GROUP-NAME``.
+    stored_as: str = ""
 
 
 class Target(ABC):
@@ -48,10 +82,35 @@ class Target(ABC):
 
     # -- changes ---------------------------------------------------------------------------
 
-    def configure(self) -> list[str]:
+    def configure(self, changes: ClusterChanges | None = None) -> list[str]:
         """Set the target up for deployments (``bodywork configure-cluster``); what it made
-        or updated, e.g. ``["Namespace/iris", "Role/bodywork-controller"]``."""
+        or updated, e.g. ``["Namespace/iris", "Role/bodywork-controller"]``, then the
+        settings it keeps, e.g. ``["data volume: pvc:bodywork-data"]``."""
         raise BadInputError(f"--target {self.name} needs no set-up")
+
+    def notes(self, plan: Plan) -> list[str]:
+        """What this target says about ``plan`` before it runs (how it differs here)."""
+        return []
+
+    def call_service(
+        self, url: str, path: str, body: bytes | None, timeout: float = 30.0
+    ) -> tuple[int, bytes]:
+        """Send a request to a service at ``url`` (one this target reported), from here:
+        POST with ``body`` (JSON), else GET. The status and the answer."""
+        request = urllib.request.Request(
+            url.rstrip("/") + path,
+            data=body,
+            method="POST" if body is not None else "GET",
+            headers={"content-type": "application/json"} if body is not None else {},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                return int(answer.status), bytes(answer.read())
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), bytes(exc.read())
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise TargetUnreachableError(f"{url} does not answer ({reason})") from None
 
     @abstractmethod
     def submit(self, plan: Plan, options: RunOptions) -> Run:
@@ -70,6 +129,36 @@ class Target(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional
         """Release connections."""
+
+    # -- secrets (bodywork secret): optional, a target that keeps none refuses -----------------
+
+    def create_secret(
+        self, name: str, data: Mapping[str, str], group: str | None = None
+    ) -> StoredSecret:
+        """Store a new secret of ``data`` (key -> value) for stages to read as env vars."""
+        raise self._keeps_no_secrets()
+
+    def update_secret(
+        self, name: str, data: Mapping[str, str], group: str | None = None
+    ) -> StoredSecret:
+        """Set ``data``'s keys in an existing secret; its other keys stay."""
+        raise self._keeps_no_secrets()
+
+    def list_secrets(self, group: str | None = None) -> list[StoredSecret]:
+        """The secrets kept here (of ``group``, if given): names and keys, never values."""
+        raise self._keeps_no_secrets()
+
+    def delete_secret(self, name: str, group: str | None = None) -> StoredSecret:
+        """Remove a secret; what it was."""
+        raise self._keeps_no_secrets()
+
+    def _keeps_no_secrets(self) -> BadInputError:
+        return BadInputError(
+            f"--target {self.name} keeps no secrets: its stages read theirs from the "
+            "environment for now (export each variable before 'bodywork deploy') - to keep "
+            "one in a cluster: bodywork secret create NAME KEY=VALUE --target kubernetes "
+            "--namespace NS"
+        )
 
     # -- raw reads -------------------------------------------------------------------------
 
@@ -109,3 +198,8 @@ class Target(ABC):
     @abstractmethod
     def executed_notebook(self, run_id: str, stage: StageState) -> bytes | None:
         """The executed notebook of the stage's last attempt, if it has one."""
+
+    def ingress_urls(self, run_id: str) -> dict[str, str | None]:
+        """Where the run's services are reached from outside the cluster (an Ingress), by
+        stage: a URL, or None while it has no address yet; none on a target without."""
+        return {}

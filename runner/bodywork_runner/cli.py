@@ -170,6 +170,10 @@ def _set_stage_environment(spec: StageSpec) -> None:
     os.environ["BODYWORK_STAGE"] = spec.stage
     os.environ["BODYWORK_RUN_ID"] = spec.run_id
     os.environ["BODYWORK_ATTEMPT"] = str(spec.attempt)
+    data = os.environ.get("BODYWORK_DATA_DIR")
+    if data:
+        # the stage may only read it: a first stage that writes nothing still finds it
+        Path(data).mkdir(parents=True, exist_ok=True)
 
 
 def _reexec(python: str, spec_path: str | None, project_dir: Path, cleanup: Path | None) -> None:

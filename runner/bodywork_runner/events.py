@@ -9,6 +9,8 @@ Every event carries ``event`` (its type), ``time`` (unix seconds), ``pipeline``,
 - ``stage.running``
 - ``cell.finished``: ``index`` (1-based code cell), ``total`` (code cells), ``status``
 - ``service.ready``: ``url``
+- ``notebook.part``, ``notebook.too_large``: the executed notebook itself, only when the
+  spec asks (``emit_notebook``; see ``notebook_events``), just before the stage's end
 - ``stage.succeeded``: ``seconds``, ``notebook`` (the executed notebook, when written)
 - ``service.stopped``
 - ``stage.failed``: ``reason`` (one of :data:`FAILURE_REASONS`), ``message``; for a failing

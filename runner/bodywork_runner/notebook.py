@@ -24,6 +24,7 @@ from typing import Any
 
 from bodywork_runner.errors import Reason, StageFailed
 from bodywork_runner.events import Emitter, LogWriter, strip_ansi
+from bodywork_runner.notebook_events import emit_notebook
 from bodywork_runner.spec import StageSpec
 from bodywork_runner.stopping import Stopper
 
@@ -240,6 +241,8 @@ def run_notebook(
         ) from None
     finally:
         run.done.set()
+        if spec.emit_notebook:  # its folder may go with the stage (a pod's emptyDir)
+            emit_notebook(emitter, output)
     _fail_if_stopped(stopper, output)
     return output
 

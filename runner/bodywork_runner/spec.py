@@ -55,6 +55,7 @@ class StageSpec:
     work_dir: str | None = None  # where the checkout goes (default: a temp folder)
     artifacts_dir: str | None = None  # executed notebook and other run artifacts
     cache_dir: str | None = None  # requirement environments, shared between runs
+    emit_notebook: bool = False  # also send the executed notebook as events (notebook_events)
     log_level: str = "INFO"
     version: int = SPEC_VERSION
 

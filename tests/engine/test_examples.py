@@ -28,6 +28,14 @@ def test_the_iris_example_deploys_and_predicts(bw: Bodywork, tmp_path: Path) -> 
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         assert json.loads(response.read()) == {"species": "virginica", "label": 2}
+    # the same through `bodywork call`, which also works for a cluster's services
+    called = bw("call", "iris", "--data", json.dumps(flower))
+    assert called.returncode == 0, called.stderr
+    assert json.loads(called.stdout) == {"species": "virginica", "label": 2}
+    bad = bw("call", "iris", "--data", "{not json")
+    assert bad.returncode == 2 and "--data is not JSON" in bad.stderr
+    missing = bw("call", "iris", "nope", "--data", "{}")
+    assert missing.returncode == 2 and "serves no stage 'nope'" in missing.stderr
     stages = {s.stage: s.status for s in bw.store().stages(bw.store().runs("iris")[0].id)}
     assert stages == {
         "prepare": "succeeded",

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -93,3 +96,37 @@ def job_named(kube: Kube, part: str) -> client.V1Job:
     found = [j for j in jobs(kube) if part in j.metadata.name]
     assert len(found) == 1, [j.metadata.name for j in found]
     return found[0]
+
+
+# -- the bodywork CLI, as a user runs it against the test cluster ------------------------------
+
+Bodywork = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def bodywork_cli(kubeconfig: str, namespace: str, state_dir: Path) -> Bodywork:
+    """``bodywork ARGS --target kubernetes --namespace NAMESPACE`` in a fresh process
+    (``state_dir``: the local target's, which must stay unused)."""
+    env = {
+        **os.environ,
+        "KUBECONFIG": kubeconfig,
+        "NO_COLOR": "1",
+        "BODYWORK_STATE_DIR": str(state_dir),
+    }
+    env.pop("BODYWORK_DEBUG", None)
+
+    def run(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bodywork_jupyter", *args, "--target", "kubernetes",
+             "--namespace", namespace],
+            capture_output=True, text=True, env=env, timeout=timeout,
+        )  # fmt: skip
+
+    return run
+
+
+def run_id_of(result: subprocess.CompletedProcess[str]) -> str:
+    """The run id ``bodywork deploy`` printed (``... (run ID)``)."""
+    for line in result.stdout.splitlines():
+        if "(run " in line:
+            return line.split("(run ")[1].rstrip(")")
+    raise AssertionError(f"no run id in:\n{result.stdout}\n{result.stderr}")

@@ -3,6 +3,8 @@
 The session fixture ``k8s_kubeconfig`` starts the test cluster with ``scripts/testcluster
 up`` (and stops it at the end), unless ``BODYWORK_TESTCLUSTER_KUBECONFIG`` names the
 kubeconfig of a cluster already running, or one is already up (then it is left running).
+Its pods may reach the package index (``BODYWORK_TESTCLUSTER_EGRESS=1``), so stages
+install their requirements as they would on any cluster.
 Every test gets its own namespace through the ``kube`` fixture.
 """
 
@@ -44,7 +46,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _testcluster(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHON=sys.executable)
+    # egress: stage pods install their requirements from the package index, as on a cluster
+    env = dict(os.environ, PYTHON=sys.executable, BODYWORK_TESTCLUSTER_EGRESS="1")
     return subprocess.run(
         [str(TESTCLUSTER), *args], env=env, capture_output=True, text=True, timeout=1800
     )

@@ -220,7 +220,8 @@ def test_deploy_a_batch_stage_then_a_service_read_it_back_and_delete_it(
 
     deleted = configured("delete", "deployment", "calc")
     assert deleted.returncode == 0, deleted.stderr
-    rbac = [
+    rbac = [  # and the namespace's settings: configure-cluster's, as the RBAC objects are
+        "ConfigMap/bodywork-settings",
         "Role/bodywork-controller",
         "RoleBinding/bodywork-controller",
         "ServiceAccount/bodywork-controller",
@@ -495,6 +496,6 @@ def test_a_schedule_makes_a_cronjob_whose_job_records_and_drives_a_run(
     wait_for(
         "only the RBAC objects to be left",
         lambda: all(o.split("/")[0] in {"Role", "RoleBinding", "ServiceAccount"}
-                    for o in ours_left(kube)),
+                    or o == "ConfigMap/bodywork-settings" for o in ours_left(kube)),
         timeout=30,
     )  # fmt: skip

@@ -441,6 +441,7 @@ def test_the_spec_in_env_is_what_the_runner_reads(
             cache_dir=None,
             listen_host="0.0.0.0" if service else None,
             listen_port=service.port if service else None,
+            emit_notebook=stage.kind == "batch",  # the pod's emptyDir goes with it
         )
         expected = runner_spec(plan, stage, placement)
         assert _spec_of(container) == expected

@@ -7,7 +7,8 @@ Job's ``Complete`` / ``Failed`` condition; a service is ready when its Deploymen
 rolled out every replica. A pod that cannot run (Unschedulable, a missing Secret, an
 image that cannot be pulled, OOMKilled, a service crashing in a loop) fails the attempt
 at once with its reason (``pods.problem``), never as a timeout. The runner's events are
-read from the first pod's log (``logs.LogFollower``) and handed to the engine's sink.
+read from the first pod's log (``logs.LogFollower``) and handed to the engine's sink;
+a batch attempt's executed notebook, sent in them, is kept as a record (``notebooks``).
 
 A new service version runs beside the old one: ``switch_traffic`` moves the stage's
 Service (and Ingress) to it once the engine says so (``before_deployed``); a version that
@@ -26,11 +27,13 @@ from bodywork_jupyter.backends.kubernetes import outcomes, pods
 from bodywork_jupyter.backends.kubernetes.cluster import Cluster
 from bodywork_jupyter.backends.kubernetes.handle import API_VERSIONS, KubeHandle, service_url
 from bodywork_jupyter.backends.kubernetes.logs import LogFollower
+from bodywork_jupyter.backends.kubernetes.notebooks import NotebookKeeper
 from bodywork_jupyter.backends.kubernetes.watching import AttemptStreams, current, until_pods_go
 from bodywork_jupyter.engine.backend import Attempt, EventSink, HandleRef, Outcome, StopReason
 from bodywork_jupyter.errors import BadInputError, NotFoundError
 from bodywork_jupyter.plan import kubernetes as k8s
 from bodywork_jupyter.plan.model import Plan
+from bodywork_runner.notebook_events import NOTEBOOK_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,8 @@ class KubernetesBackend:
             sink=sink,
             loop=asyncio.get_running_loop(),
         )
+        if batch:
+            handle.notebook = self._keeper(handle, attempt.deployment)
         self._live.add(handle)
         return handle
 
@@ -147,6 +152,9 @@ class KubernetesBackend:
         handle = KubeHandle.attached(ref, obj, asyncio.get_running_loop())
         if handle is None:
             return None  # another object of the same name: ours is gone
+        if handle.kind == "Job":  # its pipeline is the run's deployment
+            notes = (obj.get("metadata") or {}).get("annotations") or {}
+            handle.notebook = self._keeper(handle, notes.get(k8s.ANNOTATION_PIPELINE))
         self._live.add(handle)
         return handle
 
@@ -211,14 +219,17 @@ class KubernetesBackend:
                 complete = ended.get("type") == "Complete"
                 # the last events (cell.finished, stage.failed) come from the log, which
                 # ends about when the Job does: wait for them, a little
-                if handle.sink is not None or not complete:
+                if handle.sink is not None or not complete or handle.notebook is not None:
                     await self._follow_now(handle)
                     if handle.follower is not None:
                         await handle.follower.drained(self.drain_seconds)
                 ended_container = pods.terminated(streams.pods.values(), CONTAINER)
                 if ended_container is None and not complete:  # the pod stream lags a little
                     ended_container = pods.terminated(await self._list_pods(handle), CONTAINER)
-                return outcomes.job_outcome(job, ended, ended_container, handle.runner_failed)
+                outcome = outcomes.job_outcome(job, ended, ended_container, handle.runner_failed)
+                if handle.notebook is not None:
+                    outcome = await handle.notebook.with_notebook(outcome)
+                return outcome
 
     async def _watch_deployment(self, handle: KubeHandle) -> Outcome:
         with self._streams(handle) as streams:
@@ -294,9 +305,18 @@ class KubernetesBackend:
     def _url(self, service: str, port: int | None) -> str:
         return service_url(service, self.namespace, port)
 
+    def _keeper(self, handle: KubeHandle, deployment: str | None) -> NotebookKeeper:
+        return NotebookKeeper(
+            self.cluster, handle.namespace, handle.run_id, handle.stage, handle.attempt, deployment
+        )
+
 
 def _runner_event(handle: KubeHandle, event: dict[str, Any]) -> None:
     """One runner event from the log, in the loop's thread."""
+    if event.get("event") in NOTEBOOK_EVENTS:  # the notebook itself: kept, never recorded
+        if handle.notebook is not None:
+            handle.notebook.on_event(event)
+        return
     if event.get("event") == "stage.failed":
         handle.runner_failed = event
     if handle.sink is not None:

@@ -51,6 +51,7 @@ KINDS: dict[tuple[str, str], _Kind] = {
     ("v1", "ConfigMap"): _Kind("core", "namespaced_config_map"),
     ("v1", "Secret"): _Kind("core", "namespaced_secret"),
     ("v1", "Service"): _Kind("core", "namespaced_service"),
+    ("v1", "PersistentVolumeClaim"): _Kind("core", "namespaced_persistent_volume_claim"),
     ("v1", "Pod"): _Kind("core", "namespaced_pod"),
     ("apps/v1", "Deployment"): _Kind("apps", "namespaced_deployment"),
     ("batch/v1", "Job"): _Kind("batch", "namespaced_job"),

@@ -46,6 +46,7 @@ from bodywork_jupyter.backends.kubernetes.controller_saying import SayingRecorde
 from bodywork_jupyter.backends.kubernetes.controller_versions import swap_in
 from bodywork_jupyter.backends.kubernetes.handle import KubeHandle
 from bodywork_jupyter.backends.kubernetes.lease import DeploymentLease, LeaseLostError
+from bodywork_jupyter.backends.kubernetes.namespace_settings import read_settings
 from bodywork_jupyter.backends.kubernetes.records_write import RecordWriter
 from bodywork_jupyter.backends.kubernetes.watching import Change, ObjectStream
 from bodywork_jupyter.engine import states
@@ -53,6 +54,7 @@ from bodywork_jupyter.engine.engine import Engine, Progress
 from bodywork_jupyter.engine.store import Run
 from bodywork_jupyter.errors import BodyworkError
 from bodywork_jupyter.plan import kubernetes as k8s
+from bodywork_jupyter.plan.kubernetes.settings import options_for
 from bodywork_jupyter.plan.model import Plan
 
 #: How long one wait for the Lease lasts before the controller looks at the cancel flag.
@@ -177,7 +179,9 @@ class Controller:
 
     async def _drive(self, run: Run) -> int:
         plan = Plan.model_validate(run.plan)
-        backend = KubernetesBackend(self.cluster, k8s.KubernetesOptions(namespace=self.namespace))
+        # the namespace's settings as configure-cluster left them (the deploy read the same)
+        settings = read_settings(self.cluster, self.namespace)
+        backend = KubernetesBackend(self.cluster, options_for(self.namespace, settings))
         self.backend = backend
         progress = None
         if run.status != states.QUEUED:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bodywork_jupyter.backends.kubernetes.logs import LogFollower
+from bodywork_jupyter.backends.kubernetes.notebooks import NotebookKeeper
 from bodywork_jupyter.engine.backend import Attempt, EventSink, HandleRef
 from bodywork_jupyter.plan import kubernetes as k8s
 
@@ -42,6 +43,7 @@ class KubeHandle:
     loop: asyncio.AbstractEventLoop | None = None
     follower: LogFollower | None = None
     runner_failed: dict[str, Any] | None = None  # the runner's stage.failed event
+    notebook: NotebookKeeper | None = None  # a batch attempt's executed notebook
     stopping: bool = False
 
     @property

@@ -18,7 +18,10 @@ One run is:
 - ``bw-run-<run id>-events-<n>``, ``record: events``, ``bodywork.dev/chunk: n``:
   ``events.jsonl``, one event a line with its per-run sequence number (1, 2, ...), at most
   ``CHUNK_EVENTS`` events and ``CHUNK_BYTES`` bytes; only the newest chunk is ever
-  written again.
+  written again;
+- ``bw-run-<run id>-notebook-<stage>-<attempt>``, ``record: notebook``: an attempt's
+  executed notebook (``notebooks``), gzipped in ``binaryData``, or a note that it was too
+  large to keep.
 
 One deployment is ``bw-deployment-<name>``, ``record: deployment``: ``deployment.json``,
 annotated with a revision that grows with every change (``bodywork.dev/revision``).
@@ -64,6 +67,7 @@ ANNOTATION_REVISION = "bodywork.dev/revision"
 ANNOTATION_CANCEL = "bodywork.dev/cancel-requested"
 
 RUN, PLAN, EVENTS, DEPLOYMENT = "run", "plan", "events", "deployment"
+NOTEBOOK = "notebook"
 KEY_RUN, KEY_STAGES, KEY_PLAN = "run.json", "stages.json", "plan.json"
 KEY_EVENTS, KEY_DEPLOYMENT = "events.jsonl", "deployment.json"
 
@@ -107,6 +111,10 @@ def plan_record_name(run_id: str) -> str:
 
 def events_record_name(run_id: str, chunk: int) -> str:
     return k8s_object_name("bw-run", _part(run_id), "events", str(chunk))
+
+
+def notebook_record_name(run_id: str, stage: str, attempt: int) -> str:
+    return k8s_object_name("bw-run", _part(run_id), "notebook", _part(stage), str(attempt))
 
 
 def deployment_record_name(name: str) -> str:

@@ -20,14 +20,23 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 
-from bodywork_jupyter.backends.kubernetes import namespaces
+from bodywork_jupyter.backends.kubernetes import namespaces, notebooks
+from bodywork_jupyter.backends.kubernetes import secrets as cluster_secrets
 from bodywork_jupyter.backends.kubernetes.cluster import Cluster, ClusterPermissionError
 from bodywork_jupyter.backends.kubernetes.controller_liveness import controller_gone, lose_run
 from bodywork_jupyter.backends.kubernetes.deployment_delete import delete_deployment
+from bodywork_jupyter.backends.kubernetes.ingress_urls import ingress_urls
 from bodywork_jupyter.backends.kubernetes.namespace_records import READ_SECONDS, NamespaceRecords
+from bodywork_jupyter.backends.kubernetes.namespace_settings import (
+    changed_settings,
+    read_settings,
+    write_settings,
+)
 from bodywork_jupyter.backends.kubernetes.records_write import RecordWriter
+from bodywork_jupyter.backends.kubernetes.service_calls import call_service
 from bodywork_jupyter.backends.kubernetes.stage_logs import pod_log
 from bodywork_jupyter.engine import states
 from bodywork_jupyter.engine.store import Deployment, Event, Run, StageState
@@ -35,8 +44,15 @@ from bodywork_jupyter.errors import BadInputError, NotFoundError
 from bodywork_jupyter.plan import DEFAULT_IMAGE
 from bodywork_jupyter.plan import kubernetes as k8s
 from bodywork_jupyter.plan.kubernetes.checks import require_git_source
+from bodywork_jupyter.plan.kubernetes.settings import options_for, sharing_notes, with_image
 from bodywork_jupyter.plan.model import Plan
-from bodywork_jupyter.targets.base import RunOptions, Target, TargetOptions
+from bodywork_jupyter.targets.base import (
+    ClusterChanges,
+    RunOptions,
+    StoredSecret,
+    Target,
+    TargetOptions,
+)
 
 
 class KubernetesTarget(Target):
@@ -100,9 +116,10 @@ class KubernetesTarget(Target):
 
     # -- set-up ---------------------------------------------------------------------------------
 
-    def configure(self) -> list[str]:
+    def configure(self, changes: ClusterChanges | None = None) -> list[str]:
         """Apply ``rbac(namespace)``: the Namespace (which may exist already), the
-        controller's ServiceAccount, Role and RoleBinding, the stages' ServiceAccount."""
+        controller's ServiceAccount, Role and RoleBinding, the stages' ServiceAccount; then
+        the namespace's settings with ``changes`` (and the claims they name)."""
         namespace = self.options.namespace or namespaces.context_namespace(
             self.cluster, self.options.context
         )
@@ -118,7 +135,24 @@ class KubernetesTarget(Target):
         for obj in objects:
             self.cluster.apply(obj)
             made.append(f"{obj['kind']}/{obj['metadata']['name']}")
-        return made
+        settings = read_settings(self.cluster, namespace)
+        if changes is not None:
+            settings = changed_settings(settings, changes)
+        made += write_settings(self.cluster, namespace, settings)
+        return made + [f"setting {line}" for line in settings.shown()]
+
+    def notes(self, plan: Plan) -> list[str]:
+        namespace = namespaces.submit_namespace(self.options.namespace, plan)
+        try:
+            settings = read_settings(self.cluster, namespace)
+        except (BadInputError, NotFoundError):
+            return []  # submit says what is wrong with the namespace
+        return sharing_notes(plan, settings, namespace)
+
+    def call_service(
+        self, url: str, path: str, body: bytes | None, timeout: float = 30.0
+    ) -> tuple[int, bytes]:
+        return call_service(self.cluster, url, path, body, timeout)
 
     # -- changes ----------------------------------------------------------------------------------
 
@@ -130,7 +164,10 @@ class KubernetesTarget(Target):
         except ValueError as exc:
             raise BadInputError(f"namespace {namespace!r}: {exc}") from None
         namespaces.require_configured(self.cluster, namespace)
-        image = self.options.image or DEFAULT_IMAGE
+        settings = read_settings(self.cluster, namespace)
+        k8s_options = options_for(namespace, settings)
+        plan = with_image(plan, settings, DEFAULT_IMAGE)
+        image = self.options.image or settings.image or DEFAULT_IMAGE
         with RecordWriter(self.cluster, namespace, flush_interval=None) as writer:
             run = writer.create_run(
                 plan.pipeline,
@@ -280,9 +317,25 @@ class KubernetesTarget(Target):
         return data[start : start + limit], len(data)
 
     def executed_notebook(self, run_id: str, stage: StageState) -> bytes | None:
-        """None for now: the executed notebook stays in the stage pod's emptyDir (no
-        artifact store yet), so it cannot be read back from the cluster."""
-        return None
+        """The executed notebook of the stage's last attempt, from its record: the runner
+        sent it in its log and the controller kept it (``notebooks``)."""
+        namespace = self._where(run_id)
+        if namespace is None or not stage.attempt or stage.kind != "batch":
+            return None
+        return notebooks.read(self.cluster, namespace, run_id, stage.stage, stage.attempt)
+
+    def ingress_urls(self, run_id: str) -> dict[str, str | None]:
+        """Each of the run's services with an Ingress: its URL from outside the cluster
+        (``ingress_urls``), None while it has no address; none for one who may not list
+        Ingresses."""
+        namespace = self._where(run_id)
+        if namespace is None:
+            return {}
+        plan = self.records(namespace).plan(run_id)
+        try:
+            return ingress_urls(self.cluster, namespace, plan)
+        except ClusterPermissionError:
+            return {}
 
     def _log(self, namespace: str, run_id: str, stage: StageState) -> bytes:
         key = (run_id, stage.stage, stage.attempt)
@@ -297,6 +350,37 @@ class KubernetesTarget(Target):
             self._logs.clear()
         self._logs[key] = (float("inf") if finished else now, data)
         return data
+
+    # -- secrets (bodywork secret): Secrets a stage's `secrets:` finds; how is in secrets.py --
+
+    def create_secret(
+        self, name: str, data: Mapping[str, str], group: str | None = None
+    ) -> StoredSecret:
+        namespace = self._secret_namespace()
+        return cluster_secrets.create_secret(self.cluster, namespace, name, group, data)
+
+    def update_secret(
+        self, name: str, data: Mapping[str, str], group: str | None = None
+    ) -> StoredSecret:
+        namespace = self._secret_namespace()
+        return cluster_secrets.update_secret(self.cluster, namespace, name, group, data)
+
+    def list_secrets(self, group: str | None = None) -> list[StoredSecret]:
+        """Ours in every namespace reads look in (``namespaces``)."""
+        return [
+            secret
+            for namespace in self.namespaces()
+            for secret in cluster_secrets.list_secrets(self.cluster, namespace, group)
+        ]
+
+    def delete_secret(self, name: str, group: str | None = None) -> StoredSecret:
+        namespace = self._secret_namespace()
+        return cluster_secrets.delete_secret(self.cluster, namespace, name, group)
+
+    def _secret_namespace(self) -> str:
+        return cluster_secrets.secret_namespace(
+            self.cluster, self.options.namespace, self.options.context
+        )
 
 
 def _newest(runs: list[Run], limit: int) -> list[Run]:

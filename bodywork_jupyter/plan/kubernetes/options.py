@@ -54,6 +54,10 @@ class KubernetesOptions(BaseModel):
     run_as_user: int = Field(default=DEFAULT_UID, gt=0)
     job_ttl_seconds: int = Field(default=DEFAULT_JOB_TTL_SECONDS, ge=0)
     deadline_grace_seconds: int = Field(default=DEFAULT_DEADLINE_GRACE_SECONDS, ge=0)
+    #: a PersistentVolumeClaim for BODYWORK_DATA_DIR (folder <deployment>), shared by stages
+    data_claim: str | None = None
+    #: a PersistentVolumeClaim for requirement environments, shared by every stage pod
+    cache_claim: str | None = None
     #: a Secret holding the runner's git credentials (keys: BODYWORK_GIT_TOKEN, ...)
     git_credentials_secret: str | None = None
     #: the app.kubernetes.io/version label
@@ -67,7 +71,11 @@ class KubernetesOptions(BaseModel):
         return value
 
     @field_validator(
-        "stage_service_account", "controller_service_account", "git_credentials_secret"
+        "stage_service_account",
+        "controller_service_account",
+        "git_credentials_secret",
+        "data_claim",
+        "cache_claim",
     )
     @classmethod
     def _object_names(cls, value: str | None) -> str | None:

@@ -4,13 +4,19 @@ A stage container names its command (``bodywork-runner``, the runner's console s
 gets the runner's StageSpec in ``BODYWORK_STAGE_SPEC``; the code goes to
 ``/bodywork/work/code`` and the executed notebook to ``/bodywork/work/artifacts``, both on an
 emptyDir; a second emptyDir at ``/bodywork/tmp`` (``HOME`` and ``TMPDIR``) lets the root
-filesystem be read-only. Both live under ``/bodywork``, a folder of our own, so mounting
+filesystem be read-only. The namespace's claims (``plan.kubernetes.settings``), when
+configure-cluster named them, go to ``/bodywork/data/<deployment>`` (``BODYWORK_DATA_DIR``,
+shared by the stages as the local target's data folder is; else a folder in the pod) and
+``/bodywork/cache`` (environments and downloads, shared by every pod). All live under
+``/bodywork``, a folder of our own, so mounting
 them hides nothing of the image (nor, on a node that runs pods as local processes, like
 the test cluster's, anything of the machine's). Every pod rendered here meets the
 ``restricted`` Pod Security Standard.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from bodywork_jupyter.errors import BadInputError
 from bodywork_jupyter.plan.kubernetes.manifest import Manifest
@@ -31,6 +37,11 @@ ARTIFACTS_DIR = "/bodywork/work/artifacts"
 CACHE_DIR = "/bodywork/work/cache"
 #: Temporary files and HOME (the root filesystem is read-only).
 TMP_MOUNT = "/bodywork/tmp"
+#: BODYWORK_DATA_DIR: the namespace's data claim (folder <deployment>), else in the pod.
+DATA_MOUNT = "/bodywork/data"
+POD_DATA_DIR = "/bodywork/work/data"
+#: The namespace's cache claim: environments and the installer's downloads.
+CACHE_MOUNT = "/bodywork/cache"
 
 #: The runner's git credentials (bodywork_runner.source), read from one Secret if asked.
 GIT_CREDENTIAL_ENVS = (
@@ -69,11 +80,13 @@ def pod_spec(
     restart_policy: str,
     service_account: str,
     token: bool,
+    shared: Sequence[tuple[Manifest, Manifest]] = (),
 ) -> Manifest:
     """A pod of one ``container``, locked down the same way for stages and the controller.
 
     The container gets a read-only root and drops every capability; it writes only to
-    ``volume`` (mounted as ``mount``) and to an emptyDir at ``/tmp``. ``token`` says
+    ``volume`` (mounted as ``mount``), to an emptyDir at ``TMP_MOUNT`` and to the
+    ``shared`` (volume, mount) pairs. ``token`` says
     whether the pod mounts its service account's token (only a pod that talks to the API
     server needs one).
     """
@@ -90,11 +103,51 @@ def pod_spec(
         {
             **container,
             "securityContext": _container_security(),
-            "volumeMounts": [mount, {"name": "tmp", "mountPath": TMP_MOUNT}],
+            "volumeMounts": [
+                mount,
+                {"name": "tmp", "mountPath": TMP_MOUNT},
+                *(m for _, m in shared),
+            ],
         }
     ]
-    pod["volumes"] = [volume, {"name": "tmp", "emptyDir": {}}]
+    pod["volumes"] = [volume, {"name": "tmp", "emptyDir": {}}, *(v for v, _ in shared)]
     return pod
+
+
+def shared_volumes(plan: Plan, options: KubernetesOptions) -> list[tuple[Manifest, Manifest]]:
+    """The namespace's claims a stage pod mounts: (volume, mount) pairs."""
+    pairs: list[tuple[Manifest, Manifest]] = []
+    if options.data_claim:
+        pairs.append(
+            (
+                {"name": "data", "persistentVolumeClaim": {"claimName": options.data_claim}},
+                # one folder per deployment, as on this machine
+                {"name": "data", "mountPath": DATA_MOUNT, "subPath": plan.k8s_name},
+            )
+        )
+    if options.cache_claim:
+        pairs.append(
+            (
+                {"name": "cache", "persistentVolumeClaim": {"claimName": options.cache_claim}},
+                {"name": "cache", "mountPath": CACHE_MOUNT},
+            )
+        )
+    return pairs
+
+
+def _place_env(options: KubernetesOptions) -> dict[str, str]:
+    """Where a stage writes: HOME and TMPDIR, its data folder, its environments."""
+    env = {
+        "HOME": TMP_MOUNT,
+        "TMPDIR": TMP_MOUNT,
+        "BODYWORK_DATA_DIR": DATA_MOUNT if options.data_claim else POD_DATA_DIR,
+        "BODYWORK_CACHE_DIR": CACHE_DIR,
+    }
+    if options.cache_claim:
+        env["BODYWORK_CACHE_DIR"] = f"{CACHE_MOUNT}/envs"
+        env["UV_CACHE_DIR"] = f"{CACHE_MOUNT}/uv"
+        env["PIP_CACHE_DIR"] = f"{CACHE_MOUNT}/pip"
+    return env
 
 
 def _secret_env(name: str, secret: str, key: str, *, optional: bool = False) -> Manifest:
@@ -123,7 +176,7 @@ def _stage_env(
     if reserved:
         raise BadInputError(f"stage {stage.name}: {SPEC_ENV} is the runner's - rename it")
     env: list[Manifest] = [{"name": SPEC_ENV, "value": spec_json}]
-    defaults = {"HOME": TMP_MOUNT, "TMPDIR": TMP_MOUNT, "BODYWORK_CACHE_DIR": CACHE_DIR}
+    defaults = _place_env(options)
     env += [
         {"name": k, "value": v}
         for k, v in defaults.items()
@@ -186,6 +239,7 @@ def stage_pod_spec(
         cache_dir=None,
         listen_host=None if listen_port is None else "0.0.0.0",
         listen_port=listen_port,
+        emit_notebook=stage.kind == "batch",  # the emptyDir goes with the pod
     )
     spec_json = runner_spec(plan, stage, placement).to_json()
     container: Manifest = {
@@ -209,4 +263,5 @@ def stage_pod_spec(
         restart_policy=restart_policy,
         service_account=options.stage_service_account,
         token=False,
+        shared=shared_volumes(plan, options),
     )
