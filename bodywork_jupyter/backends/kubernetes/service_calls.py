@@ -7,6 +7,7 @@ here; the API server proxies to the Service with the caller's own credentials (i
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,8 +39,10 @@ def call_service(
     )
     verb, full_url, signed, _, _ = serialized
     with cluster.translated():
+        # the client serialises a JSON body itself: give it the document
+        document = None if body is None else json.loads(body)
         answer: Any = api.call_api(
-            verb, full_url, header_params=signed, body=body, _request_timeout=timeout
+            verb, full_url, header_params=signed, body=document, _request_timeout=timeout
         )
         answer.read()
     return int(answer.status), bytes(answer.data)
