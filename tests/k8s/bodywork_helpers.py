@@ -130,3 +130,31 @@ def run_id_of(result: subprocess.CompletedProcess[str]) -> str:
         if "(run " in line:
             return line.split("(run ")[1].rstrip(")")
     raise AssertionError(f"no run id in:\n{result.stdout}\n{result.stderr}")
+
+
+OURS = "app.kubernetes.io/managed-by=bodywork-jupyter"
+
+
+def ours_left(kube: Kube) -> list[str]:
+    """Every object in the namespace with our label."""
+    ns, found = kube.namespace, []
+    listings = {
+        "Pod": kube.core.list_namespaced_pod,
+        "Service": kube.core.list_namespaced_service,
+        "ConfigMap": kube.core.list_namespaced_config_map,
+        "PersistentVolumeClaim": kube.core.list_namespaced_persistent_volume_claim,
+        "ServiceAccount": kube.core.list_namespaced_service_account,
+        "Secret": kube.core.list_namespaced_secret,
+        "Job": kube.batch.list_namespaced_job,
+        "CronJob": kube.batch.list_namespaced_cron_job,
+        "Deployment": kube.apps.list_namespaced_deployment,
+        "ReplicaSet": kube.apps.list_namespaced_replica_set,
+        "Ingress": client.NetworkingV1Api(kube.api).list_namespaced_ingress,
+        "EndpointSlice": kube.discovery.list_namespaced_endpoint_slice,
+        "Lease": client.CoordinationV1Api(kube.api).list_namespaced_lease,
+        "Role": kube.rbac.list_namespaced_role,
+        "RoleBinding": kube.rbac.list_namespaced_role_binding,
+    }
+    for kind, list_function in listings.items():
+        found += [f"{kind}/{o.metadata.name}" for o in list_function(ns, label_selector=OURS).items]
+    return sorted(found)

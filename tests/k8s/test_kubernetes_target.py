@@ -26,6 +26,7 @@ from bodywork_helpers import (
     config,
     job_names,
     jobs,
+    ours_left,
     prediction,
     proxy_post,
     shared_folder,
@@ -142,30 +143,6 @@ def status_of(records: ClusterRecords, run_id: str) -> str:
     run = records.get_run(run_id, with_plan=False)
     assert run is not None, run_id
     return run.status
-
-
-def ours_left(kube: Kube) -> list[str]:
-    """Every object in the namespace with our label."""
-    ns, found = kube.namespace, []
-    listings = {
-        "Pod": kube.core.list_namespaced_pod,
-        "Service": kube.core.list_namespaced_service,
-        "ConfigMap": kube.core.list_namespaced_config_map,
-        "ServiceAccount": kube.core.list_namespaced_service_account,
-        "Secret": kube.core.list_namespaced_secret,
-        "Job": kube.batch.list_namespaced_job,
-        "CronJob": kube.batch.list_namespaced_cron_job,
-        "Deployment": kube.apps.list_namespaced_deployment,
-        "ReplicaSet": kube.apps.list_namespaced_replica_set,
-        "Ingress": client.NetworkingV1Api(kube.api).list_namespaced_ingress,
-        "EndpointSlice": kube.discovery.list_namespaced_endpoint_slice,
-        "Lease": client.CoordinationV1Api(kube.api).list_namespaced_lease,
-        "Role": kube.rbac.list_namespaced_role,
-        "RoleBinding": kube.rbac.list_namespaced_role_binding,
-    }
-    for kind, list_function in listings.items():
-        found += [f"{kind}/{o.metadata.name}" for o in list_function(ns, label_selector=OURS).items]
-    return sorted(found)
 
 
 # -- 1. configure, deploy, serve, read back, delete -------------------------------------------

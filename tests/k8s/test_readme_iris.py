@@ -19,13 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bodywork_helpers import shared_folder
-from k8s_helpers import Kube
+from bodywork_helpers import ours_left, shared_folder
+from k8s_helpers import Kube, wait_for
 
 pytestmark = pytest.mark.k8s
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = "app.kubernetes.io/managed-by=bodywork-jupyter"
 FLOWER = {
     "sepal length (cm)": 6.7,
     "sepal width (cm)": 3.0,
@@ -95,10 +94,13 @@ def test_iris_from_a_fresh_clone_serves_predictions_and_leaves_nothing(
 
     result = bodywork(delete)
     assert result.returncode == 0, result.stderr
-    left = []
-    for kind in ("jobs", "deployments", "services", "ingresses", "cronjobs", "leases"):
-        listed = kube.list(kind, OURS)
-        left += [f"{kind}/{item['metadata']['name']}" for item in listed]
-    config_maps = [c["metadata"]["name"] for c in kube.list("configmaps", OURS)]
-    left += [f"configmaps/{name}" for name in config_maps if name != "bodywork-settings"]
-    assert left == []
+    setup = [  # configure-cluster's: they stay for the next deploy
+        "ConfigMap/bodywork-settings",
+        "PersistentVolumeClaim/bodywork-cache",
+        "PersistentVolumeClaim/bodywork-data",
+        "Role/bodywork-controller",
+        "RoleBinding/bodywork-controller",
+        "ServiceAccount/bodywork-controller",
+        "ServiceAccount/bodywork-stage",
+    ]
+    wait_for("only configure-cluster's objects to be left", lambda: ours_left(kube) == setup)
