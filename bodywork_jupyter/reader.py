@@ -38,6 +38,17 @@ class LogChunk:
 
 
 @dataclass(frozen=True)
+class ServiceExit:
+    """Why a service of the serving run is ``restarting``: its replica's newest exit."""
+
+    stage: str
+    message: str  # which replica, how it ended, when it starts again
+    exit_code: int | None = None
+    log_tail: tuple[str, ...] = ()  # the last lines it printed
+    time: float | None = None
+
+
+@dataclass(frozen=True)
 class DeploymentView:
     """A deployment as people see it: its status, its newest run and what it serves."""
 
@@ -48,6 +59,8 @@ class DeploymentView:
     urls: dict[str, str] = field(default_factory=dict)
     #: a service with an Ingress: its URL from outside, None while it has no address
     ingresses: dict[str, str | None] = field(default_factory=dict)
+    #: the services that are restarting a replica that died (the status is then failing)
+    exits: dict[str, ServiceExit] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -125,7 +138,7 @@ class RunReader:
         return states.settled(run.status)
 
     def urls(self, run_id: str) -> dict[str, str]:
-        """Where the run's services answer (only those that are ready)."""
+        """Where the run's services answer (those that are ready or restarting)."""
         return urls_of(self.target.stages(run_id))
 
     def ingress_urls(self, run_id: str) -> dict[str, str | None]:
@@ -165,7 +178,9 @@ class RunReader:
         recent = self.target.runs(record.name, limit=20, with_plan=False)
         newest = recent[0] if recent else None
         serving = next((r for r in recent if r.status == states.DEPLOYED), None)
-        urls = urls_of(self.target.stages(serving.id)) if serving else {}
+        rows = self.target.stages(serving.id) if serving else []
+        urls = urls_of(rows)
+        exits = self._exits(serving.id, rows) if serving else {}
         ingresses = self.target.ingress_urls(serving.id) if serving and urls else {}
         ingresses = {s: u for s, u in ingresses.items() if s in urls}
         status: DeploymentStatus
@@ -174,12 +189,38 @@ class RunReader:
         elif newest is not None and newest.status in (states.QUEUED, states.RUNNING):
             status = states.RUNNING
         elif serving is not None:
-            status = states.SERVING
+            status = states.FAILING if exits else states.SERVING
         elif newest is not None:
             status = _finished_status(newest.status)
         else:
             status = states.PENDING
-        return DeploymentView(record, status, newest, serving, urls, ingresses)
+        return DeploymentView(record, status, newest, serving, urls, ingresses, exits)
+
+    def _exits(self, run_id: str, rows: list[StageState]) -> dict[str, ServiceExit]:
+        """Each restarting service's newest ``service.exited`` (read only when one is)."""
+        restarting = {r.stage: r for r in rows if r.status == states.RESTARTING}
+        if not restarting:
+            return {}
+        found = {
+            e.stage: e
+            for e in self.target.events(run_id)
+            if e.type == "service.exited" and e.stage in restarting
+        }
+        exits = {}
+        for name, row in restarting.items():
+            event = found.get(name)
+            if event is None:  # said by the stage's row alone
+                exits[name] = ServiceExit(name, row.message)
+                continue
+            code = event.data.get("exit_code")
+            exits[name] = ServiceExit(
+                name,
+                str(event.data.get("message") or row.message),
+                code if isinstance(code, int) else None,
+                tuple(str(line) for line in event.data.get("log_tail") or ()),
+                event.time,
+            )
+        return exits
 
     # -- logs --------------------------------------------------------------------------------
 
@@ -293,7 +334,10 @@ def ingress_note(url: str | None) -> str:
 
 
 def urls_of(rows: list[StageState]) -> dict[str, str]:
-    return {s.stage: s.url for s in rows if s.url and s.status == states.READY}
+    """Where ready services answer (a restarting one too: its other replicas may, and it
+    answers there again once restarted)."""
+    serving = (states.READY, states.RESTARTING)
+    return {s.stage: s.url for s in rows if s.url and s.status in serving}
 
 
 def _finished_status(status: str) -> DeploymentStatus:

@@ -25,6 +25,8 @@ the user reads the message.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import os
 import re
 import shutil
 import tempfile
@@ -39,6 +41,7 @@ from bodywork_jupyter.errors import BadInputError, ConfigError, TargetUnreachabl
 from bodywork_jupyter.pipeline.load import load_pipeline
 from bodywork_jupyter.pipeline.model import Pipeline
 from bodywork_jupyter.pipeline.problems import Problem
+from bodywork_runner.source import TOKEN_ENV, git_credentials, scrub
 from bodywork_runner.spec import Source
 
 __all__ = [
@@ -78,6 +81,8 @@ class ResolvedSource:
     display_root: str
     warnings: list[str] = field(default_factory=list)
     checkout: Path | None = None  # the temporary checkout to remove, if one was made
+    #: when the deployed commit was made (its committer date); None for a plain folder
+    committed: datetime.datetime | None = None
 
     def close(self) -> None:
         """Remove the temporary checkout, if any; safe to call more than once."""
@@ -197,15 +202,7 @@ def _resolve_local_repo(
 ) -> ResolvedSource:
     root = Path(repo.working_tree_dir or path).resolve()
     project_dir = path.relative_to(root).as_posix() or "."
-    try:
-        rev = commit or branch or "HEAD"
-        sha = repo.commit(rev).hexsha
-    except (git.BadName, ValueError):
-        what = f"commit {commit}" if commit else f"branch {branch}" if branch else "a commit"
-        raise BadInputError(
-            f"{root}: has no {what} - commit your notebooks first (git add, git commit)"
-        ) from None
-    warnings = []
+    sha, remote, warnings = _pinned(repo, root, branch, commit)
     if not commit and not branch and repo.is_dirty(untracked_files=True, path=str(path)):
         warnings.append(
             f"{project_dir}: uncommitted changes are not deployed (commit {sha[:8]} is) - "
@@ -213,7 +210,7 @@ def _resolve_local_repo(
         )
     url, description = root.as_uri(), f"{root} at {sha[:8]}"
     if on_remote:
-        name, url = _remote_with(repo, root, sha, branch, path)
+        name, url = _remote_with(repo, root, sha, remote or _upstream_remote(repo, branch), path)
         if _HTTP_USERINFO.match(url):
             url = _HTTP_USERINFO.sub(r"\1", url)  # a token here would be in every pod's spec
             warnings.append(
@@ -232,18 +229,76 @@ def _resolve_local_repo(
         display_root=str(path),
         warnings=warnings,
         checkout=checkout,
+        committed=_commit_time(checkout),
     )
 
 
+def _pinned(
+    repo: git.Repo, root: Path, branch: str | None, commit: str | None
+) -> tuple[str, str | None, list[str]]:
+    """The commit to deploy, the remote it was found on (a branch that is only a remote's),
+    and what to tell the user.
+
+    ``--branch NAME`` is a local branch, else a remote's branch as of the last fetch (a
+    clone checks out only the default branch: ``origin/NAME`` first, as ``git switch
+    NAME`` would pick it), else any revision git knows by that name (a tag).
+    """
+    if commit:
+        try:
+            return repo.commit(commit).hexsha, None, []
+        except (git.BadName, ValueError):
+            raise BadInputError(
+                f"{root}: has no commit {commit} - check it (git log --oneline), or fetch it "
+                "first (git fetch) if it is on a remote"
+            ) from None
+    if branch:
+        if branch in repo.heads:
+            return repo.heads[branch].commit.hexsha, None, []
+        known = {ref.path for ref in repo.refs}
+        remotes = sorted(
+            (r.name for r in repo.remotes if f"refs/remotes/{r.name}/{branch}" in known),
+            key=lambda n: n != "origin",
+        )
+        if remotes:
+            name = remotes[0]
+            sha = repo.commit(f"refs/remotes/{name}/{branch}").hexsha
+            note = (
+                f"branch {branch} is not checked out here: deploying {name}/{branch} at "
+                f"{sha[:8]}, as of your last fetch (git fetch {name} to deploy its newest commit)"
+            )
+            return sha, name, [note]
+        try:
+            return repo.commit(branch).hexsha, None, []
+        except (git.BadName, ValueError):
+            raise BadInputError(
+                f"{root}: has no branch {branch}, here or on a remote as of the last fetch - "
+                "check its name (git branch --all), or fetch it first (git fetch)"
+            ) from None
+    try:
+        return repo.commit("HEAD").hexsha, None, []
+    except (git.BadName, ValueError):
+        others = sorted(
+            {r.remote_head if isinstance(r, git.RemoteReference) else r.name for r in repo.refs}
+            - {"HEAD"}
+        )
+        if others:  # e.g. a clone whose remote's HEAD names a branch it does not have
+            raise BadInputError(
+                f"{root}: HEAD is on a branch with no commit yet - give --branch (branches: "
+                f"{', '.join(others[:5])}), or commit your notebooks first"
+            ) from None
+        raise BadInputError(
+            f"{root}: has no commit yet - commit your notebooks first (git add, git commit)"
+        ) from None
+
+
 def _remote_with(
-    repo: git.Repo, root: Path, sha: str, branch: str | None, path: Path
+    repo: git.Repo, root: Path, sha: str, upstream: str | None, path: Path
 ) -> tuple[str, str]:
     """The remote whose remote-tracking branches hold ``sha`` (as of the last fetch), and
-    the URL it is fetched from: the branch's upstream first, then ``origin``, then the
-    others as configured. A remote that is a path on this machine becomes its file:// URL.
-    None has it: refused, before anything is made.
+    the URL it is fetched from: ``upstream`` (the branch's, or the remote it was found on)
+    first, then ``origin``, then the others as configured. A remote that is a path on this
+    machine becomes its file:// URL. None has it: refused, before anything is made.
     """
-    upstream = _upstream_remote(repo, branch)
     names = sorted((r.name for r in repo.remotes), key=lambda n: (n != upstream, n != "origin"))
     for name in names:
         # a pattern matches whole path components: refs/remotes/origin is not origin-2
@@ -294,6 +349,7 @@ def _resolve_url(url: str, branch: str | None, commit: str | None) -> ResolvedSo
         f"{safe_url(url)} at {sha[:8]}",
         display_root=_url_display(url, sha, source.project_dir),
         checkout=checkout,
+        committed=_commit_time(checkout),
     )
 
 
@@ -304,12 +360,14 @@ def _url_display(url: str, sha: str, project_dir: str) -> str:
 
 
 def _ls_remote(url: str, branch: str | None, short: str | None) -> str:
+    refs = ["refs/heads/" + branch] if branch else ["HEAD"]
     try:
-        out = str(git.Git().ls_remote(url, *(["refs/heads/" + branch] if branch else ["HEAD"])))
+        with git_credentials() as env:
+            out = str(git.Git().ls_remote(url, *refs, env=env))
     except git.GitCommandError as exc:
         raise TargetUnreachableError(
             f"cannot reach the git repository {safe_url(url)} ({_scrub(exc.stderr)}) - "
-            "check the URL and your access"
+            f"check the URL and {_access()}"
         ) from None
     if short:
         raise BadInputError(f"--commit {short}: give the full 40-character SHA for a remote")
@@ -325,14 +383,14 @@ def _checkout(url: str, sha: str) -> Path:
     # resolved, so that paths read back from the checkout (also resolved) lie under it
     target = Path(tempfile.mkdtemp(prefix=_CHECKOUT_PREFIX)).resolve()
     try:
-        with git.Repo.init(target) as repo:
-            repo.git.fetch("--quiet", "--depth", "1", url, sha)
+        with git.Repo.init(target) as repo, git_credentials() as env:
+            repo.git.fetch("--quiet", "--depth", "1", url, sha, env=env)
             repo.git.checkout("--quiet", "FETCH_HEAD")
     except git.GitCommandError as exc:
         shutil.rmtree(target, ignore_errors=True)
         raise TargetUnreachableError(
             f"cannot fetch {sha[:8]} from {safe_url(url)} ({_scrub(exc.stderr)}) - check the URL, "
-            "the commit and your access"
+            f"the commit and {_access()}"
         ) from None
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
@@ -340,8 +398,27 @@ def _checkout(url: str, sha: str) -> Path:
     return target
 
 
+def _access() -> str:
+    """The deploying user's access to a repository, as this machine's git reads it: the
+    runner's variables (BODYWORK_GIT_TOKEN, ...: the same names as on a cluster), else
+    git's own credential helpers and ssh agent - never a terminal prompt, which a deploy
+    from the Jupyter server could never answer."""
+    if os.environ.get(TOKEN_ENV):
+        return f"that {TOKEN_ENV} may read it"
+    return (
+        f"your access (a private repository over https: set {TOKEN_ENV} to a token that "
+        "may read it, or use a git credential helper)"
+    )
+
+
+def _commit_time(checkout: Path) -> datetime.datetime:
+    """When the checked-out commit was made (for requirements resolved as of its date)."""
+    with git.Repo(checkout) as repo:
+        return repo.head.commit.committed_datetime
+
+
 def _scrub(text: str | None) -> str:
-    return safe_url(_first_line(text))
+    return safe_url(scrub(_first_line(text)))
 
 
 def _first_line(text: str | None) -> str:

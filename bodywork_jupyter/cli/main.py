@@ -31,11 +31,17 @@ def cli() -> None:
 @cli.command()
 @click.argument("path", default=".", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def validate(path: Path, as_json: bool) -> None:
+@click.option(
+    "--file", "file_", type=click.Path(path_type=Path), help="Bodywork's spelling of PATH."
+)
+@click.option(
+    "--check-files", is_flag=True, help="Bodywork's: stage files are always checked here."
+)
+def validate(path: Path, as_json: bool, file_: Path | None, check_files: bool) -> None:
     """Check bodywork.yaml (PATH: the file or its folder). Exit 0 valid, 2 invalid."""
     from bodywork_jupyter.pipeline.load import check
 
-    result = check(path)
+    result = check(file_ if file_ is not None else path)
     if as_json:
         summary = _summary(result.pipeline) if result.pipeline else None
         output.echo(
@@ -149,12 +155,23 @@ def version() -> None:
 
 
 def _register_run_commands() -> None:
-    from bodywork_jupyter.cli import calling, cluster, runs, secrets
+    from bodywork_jupyter.cli import (
+        bodywork2,
+        cache,
+        calling,
+        cluster,
+        runs,
+        schedules,
+        secrets,
+    )
 
     runs.register(cli)
+    bodywork2.register(cli)  # Bodywork 2.x's spellings of runs' commands
     cluster.register(cli)
     calling.register(cli)
     secrets.register(cli)  # after runs: it adds to the create, get and delete groups
+    schedules.register(cli)  # after runs, too
+    cache.register(cli)
 
 
 _register_run_commands()

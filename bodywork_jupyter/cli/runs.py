@@ -1,4 +1,6 @@
-"""``bodywork deploy``, ``get``, ``logs``, ``cancel``, ``delete`` (and Bodywork 3's spellings).
+"""``bodywork deploy``, ``get``, ``logs``, ``cancel``, ``delete``, and Bodywork 3's spellings:
+``create|update deployment URL`` (with ``--async``, ``--bodywork-image``, ``--ssh``...: see
+``bodywork3``), ``get deployment [NAME [SERVICE]]``, ``delete deployment NAME``.
 
 Thin: every command opens the target named by ``--target`` through the registry,
 changes things through it and reads through the one read service.
@@ -14,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bodywork_jupyter.cli import live, output
+from bodywork_jupyter.cli import bodywork3, live, output
+from bodywork_jupyter.errors import BadInputError
 
 if TYPE_CHECKING:  # the CLI imports the core inside commands, so --help stays fast
+    from bodywork_jupyter.plan import Plan
     from bodywork_jupyter.reader import RunReader
     from bodywork_jupyter.targets import Target
 
@@ -53,16 +57,37 @@ target_options = _stack(
 
 deploy_options = _stack(
     click.argument("source", metavar="TARGET", default="."),
-    click.option("--branch", help="Deploy the head of this branch."),
+    click.option(
+        "--branch", help="Deploy the head of this branch (a remote's, if it is not checked out)."
+    ),
     click.option("--commit", help="Deploy this commit."),
     target_options,
     click.option("--image", help="Stage image to run every stage in (cluster targets)."),
+    click.option(
+        "--ssh",
+        "ssh_key",
+        metavar="FILE",
+        help="The private key git uses for an ssh URL, here and in the stages (on a cluster "
+        "it is kept in a Secret: see configure-cluster --git-secret).",
+    ),
     click.option(
         "--param",
         "params",
         multiple=True,
         metavar="STAGE.NAME=VALUE",
         help="Override a notebook parameter for this run.",
+    ),
+    click.option(
+        "--python",
+        metavar="VERSION",
+        help="The Python the stages need, e.g. 3.9 (Bodywork's image ran 3.9): replaces the "
+        "pipeline's python (a stage's own wins).",
+    ),
+    click.option(
+        "--requirements-as-of",
+        metavar="commit|DATE|none",
+        help="Resolve requirements as of the commit's date, a date (2022-06-01) or now "
+        "(none). Default: the pipeline's requirements_as_of; a 1.1 file: commit.",
     ),
     click.option(
         "--max-parallel",
@@ -116,18 +141,46 @@ def run_deploy(
     params: tuple[str, ...],
     max_parallel: int,
     detach: bool,
+    ssh_key: str | None = None,
+    unused: bodywork3.Unused | None = None,
+    python: str | None = None,
+    requirements_as_of: str | None = None,
 ) -> None:
     from bodywork_jupyter import deploying
+    from bodywork_jupyter.cli import gitkey
     from bodywork_jupyter.reader import RunReader
     from bodywork_jupyter.targets import RunOptions
 
     target = open_target(
         target_name, state_dir, context=context, namespace=namespace, image=image
     )
-    prepared = deploying.prepare(source, branch, commit, params, target=target, image=image)
-    for warning in prepared.warnings:
-        output.echo(output.style("warning: ", fg="yellow") + warning, err=True)
-    run = deploying.submit(target, prepared, RunOptions(max_parallel=max_parallel))
+    key = None
+    if ssh_key is not None:
+        if target.name != "local":  # its stages run elsewhere: not with this process's env
+            raise gitkey.refused_on(target.name, ssh_key, _where(target_name, namespace))
+        key = gitkey.read_key(ssh_key)
+    with gitkey.given_to_git(key):  # this process's git, and a supervisor the deploy starts
+        prepared = deploying.prepare(
+            source,
+            branch,
+            commit,
+            params,
+            target=target,
+            image=image,
+            python=python,
+            requirements_as_of=requirements_as_of,
+        )
+        notes = [*prepared.warnings, *(unused.notes(prepared.plan) if unused else [])]
+        if image and target.name == "local":
+            notes.append(
+                f"image {image}: stages run on this machine's Python here, in no image - it "
+                "is the stage image on a cluster (--target kubernetes)"
+            )
+        if key is not None:
+            notes += _key_notes(RunReader(target), prepared.plan)
+        for warning in notes:
+            output.echo(output.style("warning: ", fg="yellow") + warning, err=True)
+        run = deploying.submit(target, prepared, RunOptions(max_parallel=max_parallel))
     output.echo(f"deploying {prepared.description} as '{prepared.plan.pipeline}' (run {run.id})")
     if detach:
         where = _where(target_name, namespace)
@@ -135,6 +188,25 @@ def run_deploy(
         return
     runs = RunReader(target)
     _report(runs, live.follow(runs, run.id), _where(target_name, namespace))
+
+
+def _key_notes(runs: RunReader, plan: Plan) -> list[str]:
+    """A deployment already running here keeps the supervisor it has, and the environment
+    it was started with: the key given now does not reach its stages."""
+    from bodywork_jupyter.engine import states
+    from bodywork_jupyter.errors import NotFoundError
+
+    try:
+        view = runs.deployment(plan.pipeline)
+    except NotFoundError:
+        return []
+    if view.status not in (states.RUNNING, states.SERVING, states.FAILING):
+        return []
+    return [
+        f"deployment '{plan.pipeline}' is already {view.status} here: its stages get the git "
+        "key its supervisor was started with, not this one (to change the key, delete the "
+        f"deployment first: bodywork delete deployment {plan.pipeline})"
+    ]
 
 
 def _report(runs: RunReader, run_id: str, where: str = "") -> None:
@@ -165,6 +237,103 @@ def _beside(service: str, ingresses: dict[str, str | None]) -> str:
     return f" ({ingress_note(ingresses[service])})" if service in ingresses else ""
 
 
+# -- what the commands show (shared with the Bodywork 2.x spellings) ------------------------
+
+
+def show_deployments(runs: RunReader) -> None:
+    views = runs.deployments()
+    if not views:
+        output.echo("no deployments")
+        return
+    output.echo(f"{'NAME':<24} {'STATUS':<10} {'RUN':<24} SERVICES")
+    for view in views:
+        served = [f"{s}={u}{_beside(s, view.ingresses)}" for s, u in view.urls.items()]
+        services = " ".join(served) or "-"
+        run = view.run.id if view.run else "-"
+        output.echo(f"{view.name:<24} {view.status:<10} {run:<24} {services}")
+        for exit_ in view.exits.values():  # why it is failing, under its row
+            output.echo(f"  {exit_.stage}: {exit_.message}")
+            for line in exit_.log_tail:
+                output.echo(f"    | {line}")
+
+
+def show_deployment(
+    runs: RunReader, name: str, service: str | None, target_name: str, namespace: str | None
+) -> None:
+    """One deployment in detail (or one of its services): ``get deployment NAME [SERVICE]``.
+
+    Services are described from the run that serves them (else the newest), stages from
+    the newest run."""
+    from bodywork_jupyter.cli import deployment_detail
+
+    view = runs.deployment(name)
+    where = target_name + (f" (namespace {namespace})" if namespace else "")
+    newest, basis = view.run, view.serving_run or view.run
+    planned = (runs.run(basis.id).plan.get("stages") or {}) if basis is not None else {}
+    services = {n: s["service"] for n, s in planned.items() if s.get("service")}
+    if service is not None:
+        files = {n: str(s.get("file", "-")) for n, s in planned.items()}
+        stages = runs.stages(basis.id) if basis is not None else []
+        lines = deployment_detail.service_lines(view, service, stages, services, files, where)
+    else:
+        stages = runs.stages(newest.id) if newest is not None else []
+        recent = runs.runs(name, limit=5)
+        lines = deployment_detail.deployment_lines(view, stages, recent, services, where)
+    for line in lines:
+        output.echo(line)
+
+
+def show_runs(runs: RunReader, deployment: str | None) -> None:
+    found = runs.runs(deployment)
+    if not found:
+        output.echo("no runs")
+        return
+    output.echo(f"{'RUN':<24} {'DEPLOYMENT':<20} {'STATUS':<10} {'STARTED':<20} MESSAGE")
+    for run in found:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.created))
+        output.echo(
+            f"{run.id:<24} {run.deployment:<20} {run.status:<10} {started:<20} {run.message}"
+        )
+
+
+def show_logs(runs: RunReader, run_ref: str, stage: str | None, follow: bool) -> None:
+    run = runs.find_run(run_ref)
+    if stage is not None:
+        runs.stage(run.id, stage)
+    for chunk in runs.follow(run.id, stage, follow=follow):
+        for line in chunk.text.splitlines():
+            output.echo(line if stage is not None else f"{chunk.stage:<12}| {line}")
+
+
+def delete_deployment(
+    name: str, target_name: str, state_dir: Path | None, context: str | None, namespace: str | None
+) -> None:
+    target = open_target(target_name, state_dir, context=context, namespace=namespace)
+    target.delete(name)
+    output.ok(f"deleted deployment '{name}' (its services are stopped)")
+
+
+def one_service_refused(name: str, service: str) -> BadInputError:
+    """Bodywork's docs showed deleting one service of a deployment: not a thing here."""
+    return BadInputError(
+        f"a deployment's services are deleted with it, not one by one - delete deployment "
+        f"'{name}' (bodywork delete deployment {name}), or take stage {service} out of "
+        "bodywork.yaml and deploy again: a redeploy stops the services the new version no "
+        "longer has"
+    )
+
+
+def nothing_to_delete(job: str) -> None:
+    """Bodywork's --async deployment was a workflow-controller Job left to clean up."""
+    output.ok(
+        f"nothing to delete for '{job}': a run here leaves no job behind, only its history "
+        "(bodywork get runs) - to stop a run that is going: bodywork cancel RUN"
+    )
+
+
+# -- the commands ----------------------------------------------------------------------------
+
+
 def register(cli: click.Group) -> None:
     @cli.command()
     @deploy_options
@@ -174,32 +343,67 @@ def register(cli: click.Group) -> None:
 
     @cli.group()
     def create() -> None:
-        """Bodywork 3 spelling: 'bodywork create deployment URL'."""
+        """Bodywork 3's spellings: 'bodywork create deployment URL' (a secret, a cronjob)."""
 
     @create.command("deployment")
     @deploy_options
-    def create_deployment(**kwargs: Any) -> None:
-        """Same as 'bodywork deploy'."""
-        run_deploy(**kwargs)
+    @bodywork3.options
+    def create_deployment(**given: Any) -> None:
+        """Same as 'bodywork deploy' (Bodywork 3's options too: --async, --bodywork-image)."""
+        kwargs, unused = bodywork3.ours(given)
+        run_deploy(**kwargs, unused=unused)
+
+    @cli.group()
+    def update() -> None:
+        """Bodywork 3's spellings: 'bodywork update deployment URL' (a secret, a cronjob)."""
+
+    @update.command("deployment")
+    @deploy_options
+    @bodywork3.options
+    def update_deployment(**given: Any) -> None:
+        """Deploy again: the same as 'bodywork deploy' (a redeploy swaps in the new version
+        once its services are ready)."""
+        kwargs, unused = bodywork3.ours(given)
+        run_deploy(**kwargs, unused=unused)
 
     @cli.group()
     def get() -> None:
-        """List deployments or runs."""
+        """List deployments or runs, or show one deployment (Bodywork 3's spellings)."""
 
     @get.command("deployments")
+    @click.argument("name", required=False)
+    @click.argument("service", required=False)
+    @click.option(
+        "--async",
+        "asynchronous",
+        is_flag=True,
+        help="Bodywork 3: list the runs (its --async workflow jobs), as 'get runs' does.",
+    )
+    @click.option(
+        "--logs",
+        "logs_of",
+        metavar="RUN",
+        help="Bodywork 3: print run RUN's logs, as 'bodywork logs RUN' does.",
+    )
     @target_options
-    def get_deployments(**target: Any) -> None:
-        """List deployments and their services."""
-        views = reader(**target).deployments()
-        if not views:
-            output.echo("no deployments")
-            return
-        output.echo(f"{'NAME':<24} {'STATUS':<10} {'RUN':<24} SERVICES")
-        for view in views:
-            served = [f"{s}={u}{_beside(s, view.ingresses)}" for s, u in view.urls.items()]
-            services = " ".join(served) or "-"
-            run = view.run.id if view.run else "-"
-            output.echo(f"{view.name:<24} {view.status:<10} {run:<24} {services}")
+    def get_deployments(
+        name: str | None,
+        service: str | None,
+        asynchronous: bool,
+        logs_of: str | None,
+        **target: Any,
+    ) -> None:
+        """List deployments and their services; NAME: that one in detail (its stages,
+        services, URLs and last runs); NAME SERVICE: that service."""
+        runs = reader(**target)
+        if logs_of is not None:
+            show_logs(runs, logs_of, None, follow=False)
+        elif asynchronous:
+            show_runs(runs, name)
+        elif name is None:
+            show_deployments(runs)
+        else:
+            show_deployment(runs, name, service, runs.target.name, target.get("namespace"))
 
     get.add_command(get_deployments, "deployment")
 
@@ -208,16 +412,7 @@ def register(cli: click.Group) -> None:
     @target_options
     def get_runs(deployment: str | None, **target: Any) -> None:
         """List runs (of one deployment, or all), newest first."""
-        runs = reader(**target).runs(deployment)
-        if not runs:
-            output.echo("no runs")
-            return
-        output.echo(f"{'RUN':<24} {'DEPLOYMENT':<20} {'STATUS':<10} {'STARTED':<20} MESSAGE")
-        for run in runs:
-            started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.created))
-            output.echo(
-                f"{run.id:<24} {run.deployment:<20} {run.status:<10} {started:<20} {run.message}"
-            )
+        show_runs(reader(**target), deployment)
 
     @cli.command()
     @click.argument("run_ref", metavar="RUN")
@@ -226,13 +421,7 @@ def register(cli: click.Group) -> None:
     @target_options
     def logs(run_ref: str, stage: str | None, follow: bool, **target: Any) -> None:
         """Print a run's logs (RUN: a run id, a prefix, or a deployment name)."""
-        runs = reader(**target)
-        run = runs.find_run(run_ref)
-        if stage is not None:
-            runs.stage(run.id, stage)
-        for chunk in runs.follow(run.id, stage, follow=follow):
-            for line in chunk.text.splitlines():
-                output.echo(line if stage is not None else f"{chunk.stage:<12}| {line}")
+        show_logs(reader(**target), run_ref, stage, follow)
 
     @cli.command()
     @click.argument("run_ref", metavar="RUN")
@@ -246,19 +435,27 @@ def register(cli: click.Group) -> None:
 
     @cli.group()
     def delete() -> None:
-        """Delete a deployment."""
+        """Delete a deployment (Bodywork 3's spellings)."""
 
     @delete.command("deployment")
     @click.argument("name")
+    @click.argument("service", required=False)
+    @click.option(
+        "--async",
+        "asynchronous",
+        is_flag=True,
+        help="Bodywork 3: NAME is an --async workflow job (there is none to delete here).",
+    )
     @target_options
-    def delete_deployment(
-        name: str,
-        target_name: str,
-        state_dir: Path | None,
-        context: str | None,
-        namespace: str | None,
+    def delete_deployment_(
+        name: str, service: str | None, asynchronous: bool, **target: Any
     ) -> None:
         """Stop a deployment's services and remove what it made (locally, history is kept)."""
-        target = open_target(target_name, state_dir, context=context, namespace=namespace)
-        target.delete(name)
-        output.ok(f"deleted deployment '{name}' (its services are stopped)")
+        if asynchronous:
+            nothing_to_delete(name)
+        elif service is not None:
+            raise one_service_refused(name, service)
+        else:
+            delete_deployment(name, **target)
+
+    delete.add_command(delete_deployment_, "deployments")

@@ -131,13 +131,15 @@ where_options = _stack(
     click.option(
         "--target",
         "target_name",
-        default="kubernetes",
+        default="local",
         show_default=True,
-        help="Where the secret is kept (a cluster target; k8s for short).",
+        help="Where the secret is kept: local (this machine, for its deploys) or kubernetes "
+        "(k8s: the namespace you deploy to), as 'bodywork deploy --target'.",
     ),
-    click.option("--context", help="kubeconfig context."),
+    click.option("--context", help="kubeconfig context (kubernetes)."),
     click.option(
-        "--namespace", help="The namespace you deploy to (default: the kubeconfig context's)."
+        "--namespace",
+        help="The namespace you deploy to (kubernetes; default: the kubeconfig context's).",
     ),
 )
 
@@ -172,19 +174,24 @@ def _opened(target_name: str, context: str | None, namespace: str | None) -> Ite
 
 def _named(secret: StoredSecret) -> str:
     group = f" of group '{secret.group}'" if secret.group else ""
-    return f"secret '{secret.name}'{group} (Secret {secret.stored_as} in {secret.namespace})"
+    # a secret with no namespace is kept on this machine (the local target)
+    where = "on this machine"
+    if secret.namespace:
+        where = f"Secret {secret.stored_as} in {secret.namespace}"
+    return f"secret '{secret.name}'{group} ({where})"
 
 
 def _table(secrets: Sequence[StoredSecret]) -> None:
     if not secrets:
         output.echo("no secrets")
         return
-    output.echo(f"{'NAME':<24} {'GROUP':<16} {'NAMESPACE':<20} KEYS")
+    namespaced = any(secret.namespace for secret in secrets)  # not on this machine
+    header = f"{'NAMESPACE':<20} " if namespaced else ""
+    output.echo(f"{'NAME':<24} {'GROUP':<16} {header}KEYS")
     for secret in secrets:
         group = secret.group or "-"
-        output.echo(
-            f"{secret.name:<24} {group:<16} {secret.namespace or '-':<20} {','.join(secret.keys)}"
-        )
+        namespace = f"{secret.namespace or '-':<20} " if namespaced else ""
+        output.echo(f"{secret.name:<24} {group:<16} {namespace}{','.join(secret.keys)}")
 
 
 # -- the commands ------------------------------------------------------------------------------
@@ -249,11 +256,13 @@ def _group(cli: click.Group, name: str, help_text: str) -> click.Group:
 def register(cli: click.Group) -> None:
     @cli.group()
     def secret() -> None:
-        """Keep secrets in a cluster for stages to read as environment variables.
+        """Keep secrets for stages to read as environment variables.
 
         A stage's 'secrets: {KEY: NAME}' in bodywork.yaml reads key KEY of secret NAME
-        in the pipeline's secrets_group (give the same --group here). Values are never
-        shown: list prints names and keys.
+        in the pipeline's secrets_group (give the same --group here). They are kept
+        where the stages run: on this machine (--target local, the default; readable
+        by you only) or in the namespace you deploy to (--target kubernetes). Values
+        are never shown: list prints names and keys.
         """
 
     @secret.command("create")

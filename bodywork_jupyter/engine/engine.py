@@ -57,7 +57,10 @@ class Progress:
         for row in rows:
             if row.status == states.SUCCEEDED:
                 succeeded.add(row.stage)
-            elif row.status in (states.RUNNING, states.READY) and row.ref is not None:
+            elif (
+                row.status in (states.RUNNING, states.READY, states.RESTARTING)
+                and row.ref is not None
+            ):
                 in_flight[row.stage] = (row.attempt, row.ref)
             elif row.status == states.RETRYING:
                 used[row.stage] = row.attempt

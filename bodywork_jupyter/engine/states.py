@@ -16,6 +16,7 @@ StageStatus = Literal[
     "running",
     "retrying",
     "ready",
+    "restarting",
     "succeeded",
     "failed",
     "cancelled",
@@ -25,8 +26,8 @@ StageStatus = Literal[
 ]
 #: A deployment as people see it: what its current run is doing, or that it is gone.
 DeploymentStatus = Literal[
-    "pending", "running", "serving", "succeeded", "failed", "cancelled", "lost", "stopped",
-    "deleting", "deleted",
+    "pending", "running", "serving", "failing", "succeeded", "failed", "cancelled", "lost",
+    "stopped", "deleting", "deleted",
 ]
 
 # runs
@@ -43,10 +44,12 @@ STOPPED: Final = "stopped"  # a deployed run whose services were stopped (delete
 PENDING: Final = "pending"
 RETRYING: Final = "retrying"
 READY: Final = "ready"  # a service that is serving
+RESTARTING: Final = "restarting"  # a ready service with a replica that died: restarting it
 SKIPPED: Final = "skipped"  # never started: the run failed or was cancelled first
 
 # deployments (besides the run statuses)
 SERVING: Final = "serving"
+FAILING: Final = "failing"  # serving, but a replica of a service died and is restarting
 DELETING: Final = "deleting"
 DELETED: Final = "deleted"
 
@@ -87,4 +90,7 @@ STAGE_STATUS_BY_EVENT: dict[str, StageStatus] = {
     "stage.cancelled": CANCELLED,
     "stage.skipped": SKIPPED,
     "stage.stopped": STOPPED,
+    # a ready service's replica died and is restarted (engine/replicas.py)
+    "service.exited": RESTARTING,
+    "service.recovered": READY,
 }

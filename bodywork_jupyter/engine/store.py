@@ -75,6 +75,18 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, seq);
+CREATE TABLE IF NOT EXISTS schedules (
+    deployment TEXT PRIMARY KEY,
+    cron TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    options TEXT NOT NULL DEFAULT '{}',
+    paused INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    last_fire REAL,
+    last_run TEXT,
+    skipped INTEGER NOT NULL DEFAULT 0
+);
 """
 
 
@@ -149,6 +161,28 @@ class StageState:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A deployment's schedule on this machine: the plan it runs and when it last fired."""
+
+    deployment: str
+    cron: str
+    plan: dict[str, Any]
+    options: dict[str, Any]
+    paused: bool
+    created: float
+    updated: float
+    last_fire: float | None  # the fire time of the last run it started
+    last_run: str | None  # that run's id
+    skipped: int  # fire times that came while a run was going (or no supervisor was up)
+
+    @property
+    def anchor(self) -> float:
+        """Fire times after this one are still to come (as a CronJob counts from its
+        lastScheduleTime, else from its creation)."""
+        return self.last_fire if self.last_fire is not None else self.created
+
+
+@dataclass(frozen=True)
 class Event:
     seq: int
     run_id: str
@@ -217,39 +251,58 @@ class RunStore:
         plan: dict[str, Any],
         options: dict[str, Any] | None = None,
     ) -> Run:
-        now = time.time()
-        run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + "-" + uuid.uuid4().hex[:6]
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO deployments (name, pipeline, target, source, created, updated, status)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
-                " pipeline=excluded.pipeline, target=excluded.target, source=excluded.source,"
-                " updated=excluded.updated, status=CASE WHEN status='deleted' THEN 'pending'"
-                " ELSE status END",
-                (deployment, pipeline, target, json.dumps(source), now, now, "pending"),
+            run_id = self._insert_new_run(
+                db, deployment, pipeline, target, source, plan, options or {}, {}
             )
-            db.execute(
-                "INSERT INTO runs (id, deployment, status, created, source, plan, options)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    deployment,
-                    states.QUEUED,
-                    now,
-                    json.dumps(source),
-                    json.dumps(plan),
-                    json.dumps(options or {}),
-                ),
-            )
-            for name, stage in _plan_stages(plan):
-                db.execute(
-                    "INSERT INTO stages (run_id, stage, kind, status) VALUES (?, ?, ?, ?)",
-                    (run_id, name, stage["kind"], states.PENDING),
-                )
-            self._append(db, run_id, "run.queued", None, None, {"deployment": deployment}, now)
         run = self.get_run(run_id)
         assert run is not None
         return run
+
+    def _insert_new_run(
+        self,
+        db: sqlite3.Connection,
+        deployment: str,
+        pipeline: str,
+        target: str,
+        source: dict[str, Any],
+        plan: dict[str, Any],
+        options: dict[str, Any],
+        queued: dict[str, Any],
+    ) -> str:
+        """A new queued run's rows (and its deployment's), inside the caller's transaction;
+        ``queued`` is more data for its ``run.queued`` event."""
+        now = time.time()
+        run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + "-" + uuid.uuid4().hex[:6]
+        db.execute(
+            "INSERT INTO deployments (name, pipeline, target, source, created, updated, status)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+            " pipeline=excluded.pipeline, target=excluded.target, source=excluded.source,"
+            " updated=excluded.updated, status=CASE WHEN status='deleted' THEN 'pending'"
+            " ELSE status END",
+            (deployment, pipeline, target, json.dumps(source), now, now, "pending"),
+        )
+        db.execute(
+            "INSERT INTO runs (id, deployment, status, created, source, plan, options)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                deployment,
+                states.QUEUED,
+                now,
+                json.dumps(source),
+                json.dumps(plan),
+                json.dumps(options),
+            ),
+        )
+        for name, stage in _plan_stages(plan):
+            db.execute(
+                "INSERT INTO stages (run_id, stage, kind, status) VALUES (?, ?, ?, ?)",
+                (run_id, name, stage["kind"], states.PENDING),
+            )
+        data = {"deployment": deployment, **queued}
+        self._append(db, run_id, "run.queued", None, None, data, now)
+        return run_id
 
     def record(
         self,
@@ -446,6 +499,94 @@ class RunStore:
         ).fetchall()
         return [_run(r) for r in rows]
 
+    # -- schedules (the local target's; a cluster keeps its own as CronJobs) -------------------
+
+    def put_schedule(
+        self, deployment: str, cron: str, plan: dict[str, Any], options: dict[str, Any]
+    ) -> Schedule:
+        """Set ``deployment``'s schedule and the plan it runs; a schedule it had already
+        keeps whether it is paused and when it last fired."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO schedules (deployment, cron, plan, options, created, updated)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(deployment) DO UPDATE SET"
+                " cron=excluded.cron, plan=excluded.plan, options=excluded.options,"
+                " updated=excluded.updated",
+                (deployment, cron, json.dumps(plan), json.dumps(options), now, now),
+            )
+        schedule = self.get_schedule(deployment)
+        assert schedule is not None
+        return schedule
+
+    def get_schedule(self, deployment: str) -> Schedule | None:
+        row = self._db.execute(
+            "SELECT * FROM schedules WHERE deployment=?", (deployment,)
+        ).fetchone()
+        return _schedule(row) if row else None
+
+    def schedules(self) -> list[Schedule]:
+        rows = self._db.execute("SELECT * FROM schedules ORDER BY deployment").fetchall()
+        return [_schedule(r) for r in rows]
+
+    def pause_schedule(self, deployment: str, paused: bool) -> bool:
+        """Pause or resume; False if there is no such schedule."""
+        with self._tx() as db:
+            changed = db.execute(
+                "UPDATE schedules SET paused=?, updated=? WHERE deployment=?",
+                (int(paused), time.time(), deployment),
+            ).rowcount
+        return bool(changed)
+
+    def delete_schedule(self, deployment: str) -> Schedule | None:
+        """Remove the schedule; what it was (None: there was none)."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT * FROM schedules WHERE deployment=?", (deployment,)
+            ).fetchone()
+            db.execute("DELETE FROM schedules WHERE deployment=?", (deployment,))
+        return _schedule(row) if row else None
+
+    def create_scheduled_run(
+        self, deployment: str, target: str, fire: float, skipped: int
+    ) -> Run | None:
+        """Queue a run of the schedule's plan for fire time ``fire`` (``skipped`` earlier
+        ones were missed), in one transaction with the schedule's last fire: a fire is
+        acted on once, by whoever drives the deployment. None if the schedule is gone,
+        paused, or has acted on this fire already."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT * FROM schedules WHERE deployment=?", (deployment,)
+            ).fetchone()
+            schedule = _schedule(row) if row else None
+            if schedule is None or schedule.paused or fire <= schedule.anchor:
+                return None
+            options = {**schedule.options, "scheduled": True, "fire": fire}
+            run_id = self._insert_new_run(
+                db,
+                deployment,
+                str(schedule.plan.get("pipeline") or deployment),
+                target,
+                dict(schedule.plan.get("source") or {}),
+                schedule.plan,
+                options,
+                {"scheduled": fire, "skipped": skipped},
+            )
+            db.execute(
+                "UPDATE schedules SET last_fire=?, last_run=?, skipped=skipped+?"
+                " WHERE deployment=?",
+                (fire, run_id, skipped, deployment),
+            )
+        return self.get_run(run_id)
+
+
+def _schedule(row: sqlite3.Row) -> Schedule:
+    data = dict(row)
+    data["plan"] = json.loads(data["plan"])
+    data["options"] = json.loads(data["options"])
+    data["paused"] = bool(data["paused"])
+    return Schedule(**data)
+
 
 def _plan_stages(plan: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     items = [(name, plan["stages"][name]) for name in plan["order"]]
@@ -496,8 +637,11 @@ def _apply(
         if run_status == states.LOST:
             db.execute(
                 "UPDATE stages SET status=?, finished=COALESCE(finished, ?) WHERE run_id=?"
-                " AND status IN (?, ?, ?)",
-                (states.LOST, now, run_id, states.RUNNING, states.READY, states.RETRYING),
+                " AND status IN (?, ?, ?, ?)",
+                (
+                    states.LOST, now, run_id,
+                    states.RUNNING, states.READY, states.RESTARTING, states.RETRYING,
+                ),
             )
     stage_status = states.STAGE_STATUS_BY_EVENT.get(type_)
     if stage is not None and stage_status is not None:

@@ -1,4 +1,4 @@
-"""Read a bodywork.yaml (1.1 or 2.0) into a Pipeline, reporting every problem at once."""
+"""Read a bodywork.yaml (1.0, 1.1 or 2.0) into a Pipeline, reporting every problem at once."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bodywork_jupyter.pipeline.model import Pipeline
 from bodywork_jupyter.pipeline.normalize import stage_from_v1, stage_from_v2
 from bodywork_jupyter.pipeline.problems import Problem, did_you_mean, dotted_path
 from bodywork_jupyter.pipeline.schema_v1 import (
+    PIPELINE_SECTION,
     SECTIONS_V1,
     LoggingV1,
     PipelineV1,
@@ -24,7 +25,8 @@ from bodywork_jupyter.pipeline.validation import validate_section
 from bodywork_jupyter.pipeline.yamlsource import Path_, YamlDocument, load_yaml
 
 CONFIG_NAMES = ("bodywork.yaml", "bodywork.yml")
-VERSIONS = ("1.1", "2.0")
+#: 1.0 is Bodywork 2.x's format, read as 1.1 (see schema_v1)
+VERSIONS = ("1.0", "1.1", "2.0")
 
 
 @dataclass
@@ -115,7 +117,7 @@ def check_text(text: str, config: Path, shown: str | None = None) -> CheckResult
     if version is None:
         return CheckResult(config, None, problems)
     checker = _Checker(doc, config.resolve().parent, problems)
-    pipeline = checker.check_v1() if version == "1.1" else checker.check_v2()
+    pipeline = checker.check_v2() if version == "2.0" else checker.check_v1(version)
     if any(p.severity == "error" for p in problems):
         pipeline = None
     elif pipeline is not None:
@@ -144,7 +146,7 @@ def _version(doc: YamlDocument, problems: list[Problem]) -> str | None:
         )
         return None
     raw = data["version"]
-    # Bodywork required a string; an unquoted 1.1 or 2.0 is accepted here too.
+    # Bodywork required a string; an unquoted 1.0, 1.1 or 2.0 is accepted here too.
     version = f"{raw:.1f}" if isinstance(raw, float) else str(raw)
     if version not in VERSIONS:
         problems.append(
@@ -227,6 +229,10 @@ class _Checker:
                 path, f"'{relative}' is an absolute path", "write it relative to bodywork.yaml"
             )
             return None
+        unusable = _unusable_path(relative)
+        if unusable is not None:
+            self.error(path, unusable, "fix the path (relative to bodywork.yaml's folder)")
+            return None
         target = self.root / relative
         resolved = target.resolve()
         if not resolved.is_relative_to(self.root):
@@ -237,7 +243,12 @@ class _Checker:
                 "keep stage files inside the folder that holds bodywork.yaml",
             )
             return None
-        if not resolved.exists():
+        try:
+            exists, is_file = resolved.exists(), resolved.is_file()
+        except OSError as exc:  # e.g. a folder on the way that may not be read
+            self.error(path, f"'{relative}' cannot be read ({exc.strerror})", "check the path")
+            return None
+        if not exists:
             nearby = _nearby_files(target)
             suggestion = did_you_mean(target.name, nearby)
             self.error(
@@ -246,7 +257,7 @@ class _Checker:
                 suggestion or "fix the path (relative to bodywork.yaml's folder) or create it",
             )
             return None
-        if not resolved.is_file():
+        if not is_file:
             self.error(path, f"'{relative}' is not a file", f"point it at a {what}")
             return None
         return Path(os.path.normpath(relative)).as_posix()
@@ -269,6 +280,7 @@ class _Checker:
         run_on_failure: str | None,
         dag_path: Path_ | None,
         defined: Iterable[str],
+        head: str = "pipeline",
     ) -> None:
         cycle = dag.find_cycle(deps)
         if cycle:
@@ -276,7 +288,7 @@ class _Checker:
             self.error(where, f"the stages form a cycle: {' -> '.join(cycle)}", "break the cycle")
         if run_on_failure is None:
             return
-        where_rof: Path_ = ("pipeline", "run_on_failure")
+        where_rof: Path_ = (head, "run_on_failure")
         if run_on_failure in defined and run_on_failure not in kinds:
             return  # the stage is defined but invalid: its own problems say why
         if run_on_failure not in kinds:
@@ -292,15 +304,50 @@ class _Checker:
                 "point it at a batch stage (e.g. one that sends an alert)",
             )
 
-    # -- 1.1 ---------------------------------------------------------------------------------
+    # -- 1.1 (and 1.0) ------------------------------------------------------------------------
 
-    def check_v1(self) -> Pipeline | None:
-        data = self.sections(SECTIONS_V1)
-        pipe = (
-            validate_section(
-                PipelineV1, data.get("pipeline"), ("pipeline",), self.doc, self.problems
+    def v1_pipeline_section(self, version: str) -> str:
+        """The name of the pipeline section to read: 1.0 calls it ``project``.
+
+        A file with the other version's name instead of its own is told so at its
+        ``version`` (the likely slip), and is checked under the name it has, so that its
+        other problems are found too. A valid 1.0 file is told what it is, and how to make
+        it a 1.1 file, which Bodywork 3 reads as well.
+        """
+        expected = PIPELINE_SECTION[version]
+        other_version, other = next((v, n) for v, n in PIPELINE_SECTION.items() if v != version)
+        data = self.doc.data
+        if other in data and expected not in data:
+            hint = (
+                f"set version: \"{other_version}\" (Bodywork 3's format), or rename '{other}:' "
+                f"to '{expected}:'"
+                if version == "1.0"
+                else f"rename '{other}:' to '{expected}:', or set version: \"{other_version}\" "
+                "(Bodywork 2.x's format)"
             )
-            if "pipeline" in data
+            self.error(
+                ("version",),
+                f"\"{version}\" calls its pipeline section '{expected}', but this file has "
+                f"'{other}', as version {other_version} does",
+                hint,
+            )
+            return other
+        if version == "1.0":
+            self.warn(
+                ("version",),
+                "\"1.0\" is Bodywork 2.x's format, read as 1.1 (its 'project' is 1.1's "
+                "'pipeline')",
+                "to deploy it with Bodywork 3 as well, set version: \"1.1\" and rename "
+                "'project:' to 'pipeline:'",
+            )
+        return expected
+
+    def check_v1(self, version: str) -> Pipeline | None:
+        head = self.v1_pipeline_section(version)
+        data = self.sections(head if s == "pipeline" else s for s in SECTIONS_V1)
+        pipe = (
+            validate_section(PipelineV1, data.get(head), (head,), self.doc, self.problems)
+            if head in data
             else None
         )
         log = (
@@ -317,8 +364,8 @@ class _Checker:
         self.check_names(raw_stages)
 
         steps: list[list[str]] = []
-        dag_path: Path_ = ("pipeline", "DAG")
-        raw_pipe = data.get("pipeline")
+        dag_path: Path_ = (head, "DAG")
+        raw_pipe = data.get(head)
         if isinstance(raw_pipe, dict) and isinstance(raw_pipe.get("DAG"), str):
             steps, issues = dag.parse_dag_string(raw_pipe["DAG"])
             for issue in issues:
@@ -336,7 +383,7 @@ class _Checker:
         run_on_failure = run_on_failure if isinstance(run_on_failure, str) else None
         if run_on_failure and run_on_failure in in_dag:
             self.error(
-                ("pipeline", "run_on_failure"),
+                (head, "run_on_failure"),
                 f"'{run_on_failure}' is also in the DAG",
                 "take it out of the DAG: it runs only when the pipeline fails",
             )
@@ -344,12 +391,12 @@ class _Checker:
             if steps and name not in in_dag and name != run_on_failure:
                 self.warn(
                     ("stages", name),
-                    "is not in pipeline.DAG, so it will not run",
+                    f"is not in {head}.DAG, so it will not run",
                     "add it to the DAG or delete it",
                 )
         kinds = {n: ("batch" if s.batch else "service") for n, s in stages.items()}
         deps = dag.steps_to_dependencies(steps)
-        self.check_graph(deps, kinds, run_on_failure, dag_path, raw_stages)
+        self.check_graph(deps, kinds, run_on_failure, dag_path, raw_stages, head)
 
         paths = self.check_stage_files(raw_stages, "executable_module_path", "module")
         if pipe is None or log is None:
@@ -359,7 +406,7 @@ class _Checker:
         keep = [n for n in stages if n in in_dag or n == run_on_failure]
         return Pipeline(
             name=pipe.name,
-            source_version="1.1",
+            source_version="1.0" if version == "1.0" else "1.1",
             config_file="",
             root=str(self.root),
             image=pipe.docker_image,
@@ -367,6 +414,8 @@ class _Checker:
             secrets_group=pipe.secrets_group,
             run_on_failure=run_on_failure,
             log_level=log.log_level,
+            # Bodywork's projects resolve as when they were written (their pins leave deps open)
+            requirements_as_of="commit",
             stages={n: stage_from_v1(n, stages[n], paths[n], deps.get(n, ())) for n in keep},
         )
 
@@ -462,6 +511,8 @@ class _Checker:
             schedule=pipe.schedule,
             run_on_failure=run_on_failure,
             log_level=pipe.log_level,
+            python=pipe.python,
+            requirements_as_of=pipe.requirements_as_of,
             stages={
                 n: stage_from_v2(
                     n, s, kinds[n], paths[n], deps.get(n, ()), requirement_files.get(n)
@@ -469,6 +520,26 @@ class _Checker:
                 for n, s in stages.items()
             },
         )
+
+
+#: The longest file name and path the filesystem opens (Linux's NAME_MAX and PATH_MAX).
+NAME_MAX, PATH_MAX = 255, 4096
+
+
+def _unusable_path(relative: str) -> str | None:
+    """Why no filesystem opens ``relative`` (checked before asking one), or None."""
+    shown = relative if len(relative) <= 60 else relative[:60] + "..."
+    if "\x00" in relative:
+        return f"'{shown}' holds a NUL character"
+    try:
+        encoded = os.fsencode(relative)
+    except UnicodeEncodeError:
+        return f"{shown!r} is not a file name this system can spell (a lone surrogate?)"
+    if len(encoded) >= PATH_MAX:
+        return f"'{shown}' is longer than {PATH_MAX} bytes"
+    if any(len(part) > NAME_MAX for part in encoded.split(b"/")):
+        return f"'{shown}' has a file or folder name longer than {NAME_MAX} bytes"
+    return None
 
 
 def _nearby_files(target: Path) -> list[str]:

@@ -49,6 +49,8 @@ class ServiceSpec(_Frozen):
     readiness_path: str | None = None  # None: the runner's default (see schema_v2)
     ingress: bool = False
     predict_function: str = "predict"
+    max_body_mb: float = 10.0  # the limits of a notebook service (see schema_v2)
+    max_connections: int = 100
 
 
 class Stage(_Frozen):
@@ -67,6 +69,7 @@ class Stage(_Frozen):
     timeout_seconds: float | None = None
     retries: RetryPolicy = RetryPolicy()
     service: ServiceSpec | None = None
+    python: str | None = None  # the Python the stage needs (None: the pipeline's)
 
     @property
     def is_notebook(self) -> bool:
@@ -75,7 +78,8 @@ class Stage(_Frozen):
 
 class Pipeline(_Frozen):
     name: str
-    source_version: Literal["1.1", "2.0"]
+    #: the file's version, for display: "1.0" (Bodywork 2.x's) is read as 1.1
+    source_version: Literal["1.0", "1.1", "2.0"]
     config_file: str = Field(description="Absolute path of the bodywork.yaml it was read from.")
     root: str = Field(description="Absolute path of the project folder (bodywork.yaml's).")
     image: str | None = None
@@ -84,6 +88,9 @@ class Pipeline(_Frozen):
     schedule: str | None = None
     run_on_failure: str | None = None
     log_level: str = "INFO"
+    python: str | None = None  # the stages' Python (None: the runner's)
+    #: resolve requirements as of: "commit" (its date) or "YYYY-MM-DD"; None: as of now
+    requirements_as_of: str | None = None
     stages: dict[str, Stage]
 
     def dag_stages(self) -> list[Stage]:

@@ -75,6 +75,8 @@ def stage_from_v2(
             readiness_path=spec.readiness_path if spec else None,
             ingress=spec.ingress if spec else False,
             predict_function=spec.predict_function if spec else "predict",
+            max_body_mb=spec.max_body_mb if spec else 10.0,
+            max_connections=spec.max_connections if spec else 100,
         )
     return Stage(
         name=name,
@@ -97,6 +99,7 @@ def stage_from_v2(
         timeout_seconds=float(stage.timeout) if stage.timeout is not None else None,
         retries=retries,
         service=service,
+        python=stage.python,
     )
 
 

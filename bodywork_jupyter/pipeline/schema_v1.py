@@ -2,6 +2,10 @@
 
 These models describe the file exactly as Bodywork 3 read it, but strictly:
 Bodywork silently ignored unknown keys, we report them (with a "did you mean").
+
+Version 1.0, Bodywork 2.x's, is the same format but for the name of one section: 1.0's
+``project`` is 1.1's ``pipeline`` (Bodywork 3.0 renamed it and added ``namespace`` and
+``secrets_group`` to it, and notebooks as stages). A 1.0 file is read with these models.
 """
 
 from __future__ import annotations
@@ -70,3 +74,6 @@ class LoggingV1(_Strict):
 
 #: Top-level sections of a 1.1 file, all required (as in Bodywork).
 SECTIONS_V1 = ("version", "pipeline", "stages", "logging")
+
+#: The name of the pipeline section by version: 1.0 (Bodywork 2.x) called it ``project``.
+PIPELINE_SECTION = {"1.0": "project", "1.1": "pipeline"}

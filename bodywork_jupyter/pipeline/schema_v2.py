@@ -6,11 +6,20 @@ and ``docs/reference/bodywork-yaml-2.0.md`` are generated from them.
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    WithJsonSchema,
+)
 
 from bodywork_jupyter.pipeline.schema_v1 import LogLevel
 
@@ -55,6 +64,46 @@ Duration = Annotated[
     Field(description="Seconds, or a string like '90s', '10m', '1h30m'."),
 ]
 Cron = Annotated[str, AfterValidator(_check_cron)]
+
+#: A Python version a stage may ask for: 3.9, or 3.9.18 (always text: 3.10 is not 3.1).
+PYTHON_PATTERN = r"^3\.\d{1,2}(\.\d{1,3})?$"
+_PYTHON_HELP = (
+    'The Python version the stage needs, in quotes: "3.9" (or "3.9.18"). A version other '
+    "than the runner's (3.11 in the stage image) is looked up where the stage runs, else "
+    "downloaded by uv (which needs to reach GitHub); its environment gets the stage's "
+    "requirements (and ipykernel for a notebook). A notebook service always runs on the "
+    "runner's Python."
+)
+AS_OF_PATTERN = r"^(commit|\d{4}-\d{2}-\d{2})$"
+
+
+def _date_text(value: object) -> object:
+    # YAML reads an unquoted 2022-06-01 as a date: the same as the text
+    if isinstance(value, datetime.datetime):
+        value = value.date()
+    return value.isoformat() if isinstance(value, datetime.date) else value
+
+
+def _check_as_of(value: str) -> str:
+    if value == "commit":
+        return value
+    if re.match(r"^\d{4}-\d{2}-\d{2}$", value):
+        try:
+            return datetime.date.fromisoformat(value).isoformat()
+        except ValueError:
+            pass
+    raise ValueError(
+        f"'{value}' is neither commit nor a date - write commit (the deployed commit's date) "
+        "or a date such as 2022-06-01"
+    )
+
+
+AsOf = Annotated[
+    str,
+    BeforeValidator(_date_text),
+    AfterValidator(_check_as_of),
+    WithJsonSchema({"type": "string", "pattern": AS_OF_PATTERN}),
+]
 EnvValue = str | int | float | bool
 
 
@@ -111,6 +160,26 @@ class ServiceV2(_Strict):
             "(JSON in, JSON out)."
         ),
     )
+    max_body_mb: float = Field(
+        10.0,
+        gt=0,
+        le=1024,
+        description=(
+            "A notebook service refuses a larger request body with 413 (JSON), reading no "
+            "more of it. A module starting its own server sets its own limits."
+        ),
+    )
+    max_connections: int = Field(
+        100,
+        ge=1,
+        le=10000,
+        description=(
+            "Open connections a notebook service replica holds. At the limit a new one "
+            "takes the place of the one waiting longest (1 s or more) for a request, or, "
+            "when all have a request under way, gets 503 (JSON). A module starting its own "
+            "server sets its own limits."
+        ),
+    )
 
 
 class StageV2(_Strict):
@@ -143,6 +212,9 @@ class StageV2(_Strict):
         default_factory=list,
         description="Packages to install: a list of requirement lines, or a requirements file.",
     )
+    python: str | None = Field(
+        None, pattern=PYTHON_PATTERN, description=_PYTHON_HELP + " Default: the pipeline's."
+    )
     image: str | None = Field(None, description="The image for this stage; default: pipeline's.")
     resources: ResourcesV2 = Field(
         default_factory=ResourcesV2, description="CPU, memory and GPU requests and limits."
@@ -173,6 +245,21 @@ class PipelineV2(_Strict):
         None, description="A batch stage run (outside the DAG) when a run fails."
     )
     log_level: LogLevel = Field("INFO", description="Log level of the runner.")
+    python: str | None = Field(
+        None,
+        pattern=PYTHON_PATTERN,
+        description=_PYTHON_HELP + " Default: the runner's. A stage's own `python` wins.",
+    )
+    requirements_as_of: AsOf | None = Field(
+        None,
+        description=(
+            "Resolve the stages' requirements as they were on a date, leaving out packages "
+            "published after it (uv's exclude-newer): `commit` (the day of the deployed "
+            "commit) or a date such as 2022-06-01 (that day included). Default: off; a "
+            "Bodywork 1.1 file is resolved as of its commit. `bodywork deploy "
+            "--requirements-as-of commit|DATE|none` overrides it."
+        ),
+    )
 
 
 class FileV2(_Strict):

@@ -47,6 +47,7 @@ _PATTERN_WORDS = {
     ),
     "readiness_path": ("must start with '/'", "write an HTTP path such as /healthz"),
     "predict_function": ("must be a Python function name", "name a function the notebook defines"),
+    "python": ('must be a Python version such as "3.9"', 'write it in quotes, e.g. "3.9"'),
 }
 
 

@@ -4,7 +4,8 @@ PyYAML's safe loader refuses Python tags. On top of it we add what a config
 loader needs: the line of every key (so problems can say ``FILE:LINE``),
 duplicate-key detection (YAML silently keeps the last one), and a bound on how
 far aliases may expand (a "billion laughs" document is refused before anything
-walks it).
+walks it). A scalar its tag cannot read (``2001-02-30``, ``!!float x``, ``!!bool maybe``)
+is a problem at its line too: PyYAML's constructors raise plain ValueErrors for those.
 """
 
 from __future__ import annotations
@@ -21,7 +22,39 @@ Path_ = tuple[str | int, ...]
 #: Largest number of nodes a document may expand to once aliases are resolved.
 MAX_EXPANDED_NODES = 200_000
 
-_Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_TAG_PREFIX = "tag:yaml.org,2002:"
+
+
+class _BadValue(yaml.MarkedYAMLError):
+    """A scalar its (explicit or implicit) tag could not turn into a value."""
+
+    def __init__(self, node: yaml.Node, cause: Exception) -> None:
+        tag = str(node.tag)
+        shown = f"!!{tag.removeprefix(_TAG_PREFIX)}" if tag.startswith(_TAG_PREFIX) else tag
+        text = _short(str(node.value)) if isinstance(node, yaml.ScalarNode) else "the value"
+        # a ValueError says why (no 30 February), but may repeat all of a long value
+        why = f" ({_short(str(cause), repr_=False)})" if isinstance(cause, ValueError) else ""
+        super().__init__(
+            problem=f"{text} is not a valid {shown}{why}", problem_mark=node.start_mark
+        )
+
+
+def _short(text: str, repr_: bool = True, size: int = 60) -> str:
+    cut = text if len(text) <= size else text[:size]
+    shown = repr(cut) if repr_ else cut
+    return shown if cut == text else shown + "..."
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (yaml.YAMLError, RecursionError):
+            raise
+        except Exception as exc:  # a safe constructor's error is the document's, not ours
+            raise _BadValue(node, exc) from None
 
 
 @dataclass
@@ -64,7 +97,9 @@ def load_yaml(text: str, file: str) -> tuple[YamlDocument, list[Problem]]:
         if opened and context is not None and context.line + 1 != line:
             # e.g. an unclosed '[': say where it was opened, not only where it was noticed
             what += f" ({exc.context} started on line {context.line + 1})"
-        if what.startswith("but found another document"):
+        if isinstance(exc, _BadValue):
+            hint = "fix the value, or quote it (and drop any '!!' tag) to keep it as text"
+        elif what.startswith("but found another document"):
             what = "a second YAML document (after '---')"
             hint = "keep one document: bodywork.yaml holds one pipeline"
         elif "constructor" in what or "tag" in what:

@@ -60,6 +60,9 @@ class PlannedService(_Frozen):
     # where the runner answers health checks for a served notebook (a module serves itself)
     readiness_path: str = "/healthz"
     predict_function: str = "predict"
+    # limits the runner enforces on a notebook it serves (bodywork_runner.limits)
+    max_body_bytes: int = 10_000_000
+    max_connections: int = 100
 
     @model_validator(mode="after")
     def _probe_on_the_service_port(self) -> PlannedService:
@@ -115,6 +118,7 @@ class PlannedStage(_Frozen):
     secrets: dict[str, PlannedSecret] = Field(default_factory=dict)  # ENV_VAR -> secret
     requirements: tuple[str, ...] = ()
     requirements_file: str | None = None  # relative to the project dir
+    python: str | None = None  # the Python the stage needs, e.g. "3.9" (None: the runner's)
     service: PlannedService | None = None
 
     @model_validator(mode="after")
@@ -151,6 +155,8 @@ class Plan(_Frozen):
     source: PlannedSource
     log_level: str = "INFO"
     secrets_group: str | None = None
+    #: RFC 3339 (UTC): the stages' requirements are resolved as of then (None: as of now)
+    requirements_as_of: str | None = None
     order: tuple[str, ...]
     stages: dict[str, PlannedStage]
     run_on_failure: PlannedStage | None = None

@@ -28,15 +28,30 @@ HEALTH_PATH = "/healthz"
 
 
 def plan_pipeline(
-    pipeline: Pipeline, source: Source | PlannedSource, image: str | None = None
+    pipeline: Pipeline,
+    source: Source | PlannedSource,
+    image: str | None = None,
+    *,
+    python: str | None = None,
+    requirements_as_of: str | None = None,
 ) -> Plan:
-    """Resolve every stage: its image, probes, secrets, retries and timeouts."""
+    """Resolve every stage: its image, probes, secrets, retries, timeouts and Python.
+
+    ``python`` (``bodywork deploy --python``) replaces the pipeline's; a stage's own wins.
+    ``requirements_as_of`` is the time the requirements are resolved as of (RFC 3339),
+    decided by ``requirements_date`` from the pipeline, the deploy and the commit.
+    """
     default_image = image or _pipeline_image(pipeline)
     group = pipeline.secrets_group
-    stages = {s.name: _plan_stage(s, default_image, group) for s in pipeline.dag_stages()}
+    default_python = python or pipeline.python
+
+    def planned(stage: Stage) -> PlannedStage:
+        return _plan_stage(stage, default_image, group, default_python)
+
+    stages = {s.name: planned(s) for s in pipeline.dag_stages()}
     on_failure = None
     if pipeline.run_on_failure:
-        on_failure = _plan_stage(pipeline.stages[pipeline.run_on_failure], default_image, group)
+        on_failure = planned(pipeline.stages[pipeline.run_on_failure])
     if isinstance(source, Source):
         source = PlannedSource.from_runner(source)
     return Plan(
@@ -47,6 +62,7 @@ def plan_pipeline(
         source=source,
         log_level=pipeline.log_level,
         secrets_group=group,
+        requirements_as_of=requirements_as_of,
         order=tuple(topological_order(pipeline.dependencies())),
         stages=stages,
         run_on_failure=on_failure,
@@ -59,7 +75,9 @@ def _pipeline_image(pipeline: Pipeline) -> str:
     return DEFAULT_IMAGE
 
 
-def _plan_stage(stage: Stage, image: str, group: str | None) -> PlannedStage:
+def _plan_stage(
+    stage: Stage, image: str, group: str | None, python: str | None = None
+) -> PlannedStage:
     return PlannedStage(
         name=stage.name,
         k8s_name=k8s_name(stage.name),
@@ -76,6 +94,7 @@ def _plan_stage(stage: Stage, image: str, group: str | None) -> PlannedStage:
         secrets={env: _secret(ref, group) for env, ref in stage.secrets.items()},
         requirements=stage.requirements,
         requirements_file=stage.requirements_file,
+        python=stage.python or python,
         service=_service(stage.service, stage.is_notebook) if stage.service else None,
     )
 
@@ -104,4 +123,6 @@ def _service(service: ServiceSpec, is_notebook: bool) -> PlannedService:
         readiness=readiness,
         readiness_path=health_path,
         predict_function=service.predict_function,
+        max_body_bytes=round(service.max_body_mb * 1_000_000),  # MB: 10^6 bytes
+        max_connections=service.max_connections,
     )

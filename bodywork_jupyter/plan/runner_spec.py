@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bodywork_jupyter.plan.model import Plan, PlannedStage
+from bodywork_jupyter.plan.service_urls import service_url_env
 from bodywork_runner.spec import ServiceSettings, StageSpec
 
 #: Where a service listens unless the backend says otherwise (every interface: a pod's IP).
@@ -38,6 +39,9 @@ class Placement:
     #: the runner also sends the executed notebook in its events (the artifacts folder
     #: goes with the attempt, e.g. a pod's emptyDir)
     emit_notebook: bool = False
+    #: the host each service stage is reached at, by stage name, for the stage's
+    #: BODYWORK_SERVICE_<STAGE>_URL (None: this machine, 127.0.0.1; a cluster: Service names)
+    service_hosts: Mapping[str, str] | None = None
 
 
 def runner_spec(plan: Plan, stage: PlannedStage, placement: Placement) -> StageSpec:
@@ -51,6 +55,8 @@ def runner_spec(plan: Plan, stage: PlannedStage, placement: Placement) -> StageS
             host=DEFAULT_LISTEN_HOST if host is None else host,
             readiness_path=planned.readiness_path,
             predict_function=planned.predict_function,
+            max_body_bytes=planned.max_body_bytes,
+            max_connections=planned.max_connections,
         )
     return StageSpec(
         pipeline=plan.pipeline,
@@ -61,7 +67,8 @@ def runner_spec(plan: Plan, stage: PlannedStage, placement: Placement) -> StageS
         # a copy: the spec's dicts are mutable, the plan must not change through them
         parameters=copy.deepcopy(stage.parameters),
         args=list(stage.args),
-        env={**stage.env, **placement.extra_env},
+        # the services' URLs first: the stage's own env may point one elsewhere
+        env={**service_url_env(plan, placement.service_hosts), **stage.env, **placement.extra_env},
         env_from_secrets=sorted(stage.secrets),
         requirements=list(stage.requirements),
         requirements_file=stage.requirements_file,
@@ -73,5 +80,7 @@ def runner_spec(plan: Plan, stage: PlannedStage, placement: Placement) -> StageS
         artifacts_dir=placement.artifacts_dir,
         cache_dir=placement.cache_dir,
         emit_notebook=placement.emit_notebook,
+        python=stage.python,
+        requirements_as_of=plan.requirements_as_of,
         log_level=plan.log_level,
     )

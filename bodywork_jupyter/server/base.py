@@ -12,7 +12,7 @@ from jupyter_server.utils import url_path_join
 from pydantic import BaseModel
 
 from bodywork_jupyter.reader import RunReader
-from bodywork_jupyter.server import paths
+from bodywork_jupyter.server import limits, paths
 from bodywork_jupyter.server.errors import ApiError, translate
 from bodywork_jupyter.targets import Target
 
@@ -29,6 +29,26 @@ class BodyworkHandler(ExtensionHandlerMixin, APIHandler):
     """Handlers authenticate with ``@web.authenticated`` and ``@authorized`` on each method."""
 
     auth_resource = "bodywork"
+
+    #: The names a URL may hold; ``path`` (a file under the root) is bounded by ``paths``.
+    _URL_NAMES = {"name": "the deployment name", "run_id": "the run id", "stage": "the stage"}
+    _QUERY_NAMES = {"deployment": "?deployment=", "target": "?target="}
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        """Jupyter's auth first (a caller without a token gets its 403), then the bounds
+        on every name and query a request holds: a 400 before anything reads them."""
+        await super().prepare()
+        if self._finished or self.current_user is None:
+            return
+        for key, value in self.path_kwargs.items():
+            if key in self._URL_NAMES:
+                limits.check_name(self._URL_NAMES[key], value)
+        for key, values in self.request.query_arguments.items():
+            for raw in values:
+                value = raw.decode("utf-8", errors="replace")
+                limits.check_query(key, value)
+                if key in self._QUERY_NAMES:
+                    limits.check_name(self._QUERY_NAMES[key], value)
 
     @property
     def bodywork(self) -> BodyworkExtension:
@@ -66,13 +86,9 @@ class BodyworkHandler(ExtensionHandlerMixin, APIHandler):
         return url_path_join(self.base_url, API, *parts)
 
     def parse(self, model: type[Body]) -> Body:
-        """The JSON request body as ``model``; a 400 with every problem when it does not fit."""
-        raw = self.request.body or b"{}"
-        try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ApiError(f"the request body is not JSON ({exc}) - send a JSON object") from None
-        return model.model_validate(data)
+        """The JSON request body as ``model``; a 400 with every problem when it does not fit
+        (or when it is too large or too deep to parse: ``limits``)."""
+        return model.model_validate(limits.json_body(self.request.body or b"{}"))
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)

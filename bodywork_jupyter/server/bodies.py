@@ -6,6 +6,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
 
+from bodywork_jupyter.server.limits import MAX_NAME
+
+#: A name (a branch, a target, a namespace, a parameter): as long as ``limits`` allows.
+Name = Annotated[str, Field(max_length=MAX_NAME)]
+#: A longer text (a URL, an image reference, a kubeconfig context).
+Text = Annotated[str, Field(max_length=4096)]
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -18,16 +25,17 @@ class DeployBody(_Body):
         str,
         Field(
             min_length=1,
+            max_length=4096,
             description="A folder relative to the server's root, or a git URL.",
         ),
     ]
-    branch: str | None = None
-    commit: str | None = None
-    target: str = Field("local", description="Where it runs (local: this machine).")
-    context: str | None = Field(None, description="kubeconfig context (cluster targets).")
-    namespace: str | None = Field(None, description="Namespace (cluster targets).")
-    image: str | None = Field(None, description="Stage image (cluster targets).")
-    params: dict[str, JsonValue] = Field(
+    branch: Name | None = None
+    commit: Name | None = None
+    target: Name = Field("local", description="Where it runs (local: this machine).")
+    context: Text | None = Field(None, description="kubeconfig context (cluster targets).")
+    namespace: Name | None = Field(None, description="Namespace (cluster targets).")
+    image: Text | None = Field(None, description="Stage image (cluster targets).")
+    params: dict[Name, JsonValue] = Field(
         default_factory=dict, description='Notebook parameters as {"stage.name": value}.'
     )
     max_parallel: Annotated[int, Field(ge=1, le=64)] = 4
@@ -42,7 +50,9 @@ class DeployBody(_Body):
 class GenerateBody(_Body):
     """``POST pipeline/generate``."""
 
-    folder: Annotated[str, Field(description="The project folder, relative to the root.")] = "."
+    folder: Annotated[
+        str, Field(max_length=4096, description="The project folder, relative to the root.")
+    ] = "."
     check: bool = Field(False, description="Only report what would change; write nothing.")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
@@ -63,10 +64,36 @@ class StoredSecret:
     name: str
     group: str | None
     keys: tuple[str, ...]
-    #: Where it is kept, e.g. the Kubernetes namespace.
+    #: Where it is kept, e.g. the Kubernetes namespace (None: on this machine).
     namespace: str | None = None
     #: The target's own name for it, e.g. the Kubernetes Secret ``GROUP-NAME``.
     stored_as: str = ""
+
+
+@dataclass(frozen=True)
+class StoredSchedule:
+    """A deployment's schedule as a target keeps it: every surface may show it."""
+
+    name: str  # the deployment's (its pipeline's)
+    cron: str  # five fields, read in UTC
+    paused: bool
+    next_fire: float | None  # epoch seconds; None while paused
+    last_fire: float | None  # when it last started a run (None: not yet)
+    last_run: str | None  # that run's id, when the target knows it
+    last_status: str | None = None  # and its status
+    source: str = ""  # what it runs, e.g. "https://github.com/org/repo@1a2b3c4d"
+    skipped: int | None = None  # fires that came while a run was going (None: not counted)
+    namespace: str | None = None  # where it is kept, e.g. the Kubernetes namespace
+    stored_as: str = ""  # the target's own name for it, e.g. "CronJob iris-schedule"
+
+
+def next_fire(cron: str, after: float) -> float:
+    """When ``cron`` fires next after ``after`` (epoch seconds), read in UTC on every target
+    (a CronJob of ours has ``timeZone: Etc/UTC``)."""
+    from croniter import croniter  # ~30 ms to import: only where schedules are read
+
+    start = datetime.datetime.fromtimestamp(after, datetime.UTC)
+    return float(croniter(cron, start).get_next(float))
 
 
 class Target(ABC):
@@ -91,6 +118,11 @@ class Target(ABC):
     def notes(self, plan: Plan) -> list[str]:
         """What this target says about ``plan`` before it runs (how it differs here)."""
         return []
+
+    def environment_cache(self) -> Path | None:
+        """The folder on this machine where this target's stages keep their requirement
+        environments (``bodywork cache``); None when they are kept elsewhere."""
+        return None
 
     def call_service(
         self, url: str, path: str, body: bytes | None, timeout: float = 30.0
@@ -154,10 +186,42 @@ class Target(ABC):
 
     def _keeps_no_secrets(self) -> BadInputError:
         return BadInputError(
-            f"--target {self.name} keeps no secrets: its stages read theirs from the "
-            "environment for now (export each variable before 'bodywork deploy') - to keep "
-            "one in a cluster: bodywork secret create NAME KEY=VALUE --target kubernetes "
-            "--namespace NS"
+            f"--target {self.name} keeps no secrets - keep one where its stages run: on this "
+            "machine (bodywork secret create NAME KEY=VALUE --target local) or in a cluster "
+            "(... --target kubernetes --namespace NS)"
+        )
+
+    # -- schedules (bodywork schedule, Bodywork's cronjob): optional, else refused -----------
+
+    def set_schedule(
+        self, plan: Plan, options: RunOptions, *, exists: bool | None = None
+    ) -> StoredSchedule:
+        """Run ``plan`` on ``plan.schedule`` from now on, without a run now (Bodywork's
+        ``create|update cronjob``). ``exists``: False refuses if the deployment has a
+        schedule, True unless it has one. A paused schedule stays paused."""
+        raise self._keeps_no_schedules()
+
+    def schedules(self) -> list[StoredSchedule]:
+        """Every schedule kept here."""
+        raise self._keeps_no_schedules()
+
+    def pause_schedule(self, name: str, paused: bool = True) -> StoredSchedule:
+        """Pause (or resume) deployment ``name``'s schedule; a run going is not stopped."""
+        raise self._keeps_no_schedules()
+
+    def delete_schedule(self, name: str) -> StoredSchedule:
+        """Remove deployment ``name``'s schedule (the deployment stays); what it was."""
+        raise self._keeps_no_schedules()
+
+    def schedule_history(self, name: str, limit: int = 20) -> list[Run]:
+        """The runs deployment ``name``'s schedule started, newest first: those recorded
+        with ``options.scheduled`` (every target records them so)."""
+        runs = self.runs(name, limit=max(limit * 5, 100))
+        return [r for r in runs if r.options.get("scheduled")][:limit]
+
+    def _keeps_no_schedules(self) -> BadInputError:
+        return BadInputError(
+            f"--target {self.name} keeps no schedules - use --target local or kubernetes"
         )
 
     # -- raw reads -------------------------------------------------------------------------

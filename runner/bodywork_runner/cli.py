@@ -50,17 +50,20 @@ def main(argv: list[str] | None = None) -> int:
     python = sys.executable
     try:
         if args.in_env:
-            project_dir = Path(args.project_dir)
+            project_dir = code_root = Path(args.project_dir)  # a notebook: no import path to set
         else:
             checkout = _prepare_code(spec, emitter)
             cleanup = checkout.root if checkout.temporary else None
-            project_dir = checkout.project_dir
+            project_dir, code_root = checkout.project_dir, checkout.root
             _set_stage_environment(spec)
             environment = _prepare_requirements(spec, project_dir, emitter)
-            if spec.file.endswith(".ipynb") and environment.python != sys.executable:
+            # a notebook's runner continues in its environment when the runner's packages
+            # load there; on another Python only its kernel runs there
+            notebook = spec.file.endswith(".ipynb")
+            if notebook and environment.linked and environment.python != sys.executable:
                 _reexec(environment.python, args.spec, project_dir, cleanup)
             python = environment.python
-        return _run_stage(spec, project_dir, python, emitter, stopper)
+        return _run_stage(spec, project_dir, python, emitter, stopper, code_root)
     except RunnerError as exc:
         log.error("%s", exc.message)
         emitter.emit("stage.failed", **exc.event_fields())
@@ -152,14 +155,23 @@ def _prepare_code(spec: StageSpec, emitter: Emitter) -> Checkout:
 
 def _prepare_requirements(spec: StageSpec, project_dir: Path, emitter: Emitter) -> StageEnvironment:
     started = time.monotonic()
+    notebook = spec.file.endswith(".ipynb")
     environment = prepare_environment(
-        spec.requirements, spec.requirements_file, project_dir, spec.cache_dir
+        spec.requirements,
+        spec.requirements_file,
+        project_dir,
+        spec.cache_dir,
+        python=spec.python,
+        as_of=spec.requirements_as_of,
+        use=("kernel" if spec.kind == "batch" else "runner") if notebook else "module",
     )
     emitter.emit(
         "requirements.ready",
         seconds=round(time.monotonic() - started, 3),
         cached=environment.cached,
         python=environment.python,
+        python_version=environment.version,
+        **({"as_of": environment.as_of} if environment.as_of else {}),
     )
     return environment
 
@@ -197,8 +209,13 @@ def _run_stage(
     python: str,
     emitter: Emitter,
     stopper: Stopper,
+    code_root: Path | None = None,
 ) -> int:
-    from bodywork_runner.module import run_batch_module, run_service_module
+    """Runs or serves the stage. A notebook runs in its own folder (as in Jupyter); a module
+    as Bodywork ran it, see ``bodywork_runner.module``."""
+    from bodywork_runner.module import ModulePlace, run_batch_module, run_service_module
+
+    place = ModulePlace(project_dir, code_root or project_dir)
 
     emitter.emit("stage.running")
     started = time.monotonic()
@@ -208,10 +225,10 @@ def _run_stage(
             from bodywork_runner.notebook import run_notebook
 
             with stopper.deferred():
-                output = run_notebook(spec, project_dir, emitter, stopper)
+                output = run_notebook(spec, project_dir, emitter, stopper, kernel_python=python)
         else:
             with stopper.deferred():
-                run_batch_module(spec, project_dir, python, emitter, stopper)
+                run_batch_module(spec, place, python, emitter, stopper)
             output = None
         emitter.emit(
             "stage.succeeded",
@@ -222,10 +239,10 @@ def _run_stage(
     if notebook:
         from bodywork_runner.service import run_notebook_service
 
-        os.chdir(project_dir)
+        os.chdir((project_dir / spec.file).parent)
         run_notebook_service(spec, project_dir, emitter, stopper)
     else:
         with stopper.deferred():
-            run_service_module(spec, project_dir, python, emitter, stopper)
+            run_service_module(spec, place, python, emitter, stopper)
         emitter.emit("service.stopped", message=stopper.message)
     return EXIT_OK

@@ -182,9 +182,16 @@ def _import_papermill_quickly() -> None:
 
 
 def run_notebook(
-    spec: StageSpec, project_dir: Path, emitter: Emitter, stopper: Stopper
+    spec: StageSpec,
+    project_dir: Path,
+    emitter: Emitter,
+    stopper: Stopper,
+    kernel_python: str | None = None,
 ) -> Path | None:
     """Executes the notebook; the executed notebook's path (None when not written).
+
+    The kernel runs on ``kernel_python`` (default: this interpreter), e.g. a stage
+    environment of another Python version, which has ipykernel installed.
 
     Raises StageFailed for a failing cell, a kernel death, the timeout or a stop.
     """
@@ -204,14 +211,14 @@ def run_notebook(
     watchdog = threading.Thread(target=run.watch, args=(spec.timeout_seconds,), daemon=True)
     watchdog.start()
     try:
-        with _own_kernelspec():
+        with _own_kernelspec(kernel_python or sys.executable):
             papermill.execute_notebook(
                 str(project_dir / spec.file),
                 str(output) if output else None,
                 parameters=spec.parameters or None,
                 engine_name="bodywork",
                 kernel_name=_kernel_name(project_dir / spec.file),
-                cwd=str(project_dir),
+                cwd=str((project_dir / spec.file).parent),  # as in Jupyter: its folder
                 progress_bar=False,
                 stdout_file=LogWriter(sys.stdout),
                 stderr_file=LogWriter(sys.stderr),
@@ -289,13 +296,13 @@ def _kernel_name(path: Path) -> str | None:
 
 
 @contextmanager
-def _own_kernelspec() -> Iterator[None]:
-    """``python3`` means this interpreter for the duration of the run."""
+def _own_kernelspec(python: str) -> Iterator[None]:
+    """``python3`` means ``python`` (the stage's interpreter) for the duration of the run."""
     folder = Path(tempfile.mkdtemp(prefix="bodywork-kernels-"))
     spec_dir = folder / "kernels" / "python3"
     spec_dir.mkdir(parents=True)
     kernel = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (bodywork stage)",
         "language": "python",
         "metadata": {"debugger": False},

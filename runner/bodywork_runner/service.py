@@ -19,6 +19,7 @@ import uvicorn
 
 from bodywork_runner.errors import BadInput, StageFailed
 from bodywork_runner.events import Emitter, strip_ansi
+from bodywork_runner.limits import server_options
 from bodywork_runner.module import service_url
 from bodywork_runner.serving import build_app
 from bodywork_runner.spec import ServiceSettings, StageSpec
@@ -58,8 +59,9 @@ def execute_cells(
     if parameters:
         nb = parameterize_notebook(nb, parameters, language="python")
     sources = [cell.source for cell in nb.cells if cell.cell_type == "code"]
-    if str(project_dir) not in sys.path:
-        sys.path.insert(0, str(project_dir))
+    for folder in (project_dir, path.parent):  # the notebook's folder first, as a kernel has it
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
     shell = InteractiveShell.instance(colors="nocolor")
     for number, source in enumerate(sources, start=1):
         result = shell.run_cell(source, store_history=True)  # type: ignore[no-untyped-call]
@@ -116,6 +118,7 @@ def serve(
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=10,
+        **server_options(settings),  # header timeout, connection limit (limits.py)
     )
     server = _Server(config, emitter, stopper, service_url(settings))
     with warnings.catch_warnings():

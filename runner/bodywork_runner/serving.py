@@ -1,6 +1,8 @@
 """What a notebook service serves: its own ``app`` (ASGI or WSGI), or its ``predict`` function.
 
-Every served notebook answers ``GET <readiness_path>`` with 200 ``{"status": "ok"}``.
+Every served notebook answers ``GET <readiness_path>`` with 200 ``{"status": "ok"}``,
+and is served within the limits of :mod:`bodywork_runner.limits` (body size, JSON depth);
+what it refuses, and what fails in it, is answered as JSON ``{"error": "..."}``.
 """
 
 from __future__ import annotations
@@ -8,17 +10,20 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import warnings
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bodywork_runner.errors import BadInput
+from bodywork_runner.limits import TooDeep, guard, load_json
 from bodywork_runner.spec import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -30,20 +35,25 @@ _HEALTHY = b'{"status": "ok"}'
 
 
 def build_app(namespace: Mapping[str, Any], settings: ServiceSettings) -> tuple[Any, Interface]:
-    """The app to serve from a notebook's namespace, and its interface for uvicorn."""
+    """The app to serve from a notebook's namespace, and its interface for uvicorn.
+
+    Always ASGI, inside the limits' guard: a WSGI app goes behind uvicorn's own adapter
+    here rather than in uvicorn, so that its body is bounded as it arrives.
+    """
     app = namespace.get("app")
     if app is not None:
         if not callable(app):
             raise BadInput("the notebook's `app` is not an ASGI or WSGI application")
         if is_asgi(app):
             log.info("serving the notebook's ASGI app")
-            return asgi_with_readiness(app, settings.readiness_path), "asgi3"
+            return guard(asgi_with_readiness(app, settings.readiness_path), settings), "asgi3"
         log.info("serving the notebook's WSGI app")
-        return wsgi_with_readiness(app, settings.readiness_path), "wsgi"
+        served = _wsgi_adapter(wsgi_with_readiness(app, settings.readiness_path))
+        return guard(served, settings, lifespan=False), "asgi3"
     predict = namespace.get(settings.predict_function)
     if callable(predict):
         log.info("serving %s() as POST /predict", settings.predict_function)
-        return predict_app(predict, settings.readiness_path), "asgi3"
+        return guard(predict_app(predict, settings.readiness_path), settings), "asgi3"
     raise BadInput(
         f"the notebook defines neither `app` nor `{settings.predict_function}` - define one"
     )
@@ -78,13 +88,32 @@ def wsgi_with_readiness(app: WSGIApp, path: str) -> WSGIApp:
     return served
 
 
+def _wsgi_adapter(app: WSGIApp) -> ASGIApp:
+    """The adapter uvicorn itself puts in front of a WSGI app (a2wsgi's when installed)."""
+    from uvicorn.middleware import wsgi
+
+    adapter = cast(Callable[[WSGIApp], ASGIApp], wsgi.WSGIMiddleware)  # type: ignore[attr-defined]
+    with warnings.catch_warnings():
+        # uvicorn's own WSGI adapter is deprecated, and still the lightest way to serve Flask
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="uvicorn")
+        return adapter(app)
+
+
 def predict_app(predict: Callable[..., Any], readiness_path: str) -> Starlette:
-    """``POST /predict``: the JSON body goes to ``predict``, its result comes back as JSON."""
+    """``POST /predict``: the JSON body goes to ``predict``, its result comes back as JSON.
+
+    The body arrives bounded in size (the guard); its depth is checked before it is parsed.
+    """
     is_async = inspect.iscoroutinefunction(predict)
+    name = getattr(predict, "__name__", "predict")
 
     async def endpoint(request: Request) -> Response:
+        body = await request.body()
         try:
-            payload = json.loads(await request.body())
+            # off the event loop: a 10 MB body takes a while, other connections go on
+            payload = await run_in_threadpool(load_json, body)
+        except TooDeep as exc:
+            return _error(400, str(exc))
         except (ValueError, UnicodeDecodeError) as exc:
             return _error(400, f"the request body is not valid JSON: {exc}")
         try:
@@ -93,22 +122,33 @@ def predict_app(predict: Callable[..., Any], readiness_path: str) -> Starlette:
             else:
                 result = await run_in_threadpool(predict, payload)
         except Exception as exc:
-            log.exception("predict failed")
-            return _error(500, f"{type(exc).__name__}: {exc}")
+            # the type and message for the client; the traceback only in the service's log
+            log.exception("%s() raised %s", name, type(exc).__name__)
+            return _error(500, f"{name}() raised {type(exc).__name__}: {exc}")
         try:
-            body = json.dumps(to_jsonable(result), allow_nan=False)
-        except (TypeError, ValueError) as exc:
+            text = json.dumps(to_jsonable(result), allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
             return _error(500, f"the prediction could not be turned into JSON: {exc}")
-        return Response(body, media_type="application/json")
+        return Response(text, media_type="application/json")
 
     async def ready(request: Request) -> Response:
         return _healthy()
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        # Starlette's 404 and 405 are plain text; say what this service answers instead
+        assert isinstance(exc, HTTPException)
+        message = (
+            f"{exc.detail}: {request.method} {request.url.path} - this service answers "
+            f"POST /predict and GET {readiness_path}"
+        )
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
     return Starlette(
         routes=[
             Route("/predict", endpoint, methods=["POST"]),
             Route(readiness_path, ready, methods=["GET"]),
-        ]
+        ],
+        exception_handlers={HTTPException: http_error},
     )
 
 

@@ -4,6 +4,8 @@ Credentials come from the environment only, and never reach argv, a URL, the log
 event: ``BODYWORK_GIT_TOKEN`` (HTTPS, through ``GIT_ASKPASS``; the user name is
 ``BODYWORK_GIT_USERNAME``, default ``x-access-token``) and ``BODYWORK_GIT_SSH_KEY`` (a
 private key, written to a 0600 file for the fetch and removed after it).
+``git_credentials`` is the one place that turns them into git's environment: the deploying
+side (bodywork_jupyter.sources) fetches with it too, from the same variables.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def _checkout(root: Path, repo: str, commit: str) -> None:
         raise BadInput(f"work_dir {root} holds files but no git checkout - give an empty folder")
     git = Git(str(root))
     try:
-        with _credentials() as env:
+        with git_credentials() as env:
             git.execute(["git", "init", "--quiet"])
             git.execute(["git", "config", "advice.detachedHead", "false"])
             remotes = str(git.execute(["git", "remote"])).split()
@@ -130,9 +132,20 @@ def _fetch_all(git: Git, env: dict[str, str], repo: str) -> None:
         git.execute(["git", "fetch", "--quiet", "--filter=blob:none", "--tags", "origin"], env=env)
     except GitCommandError as exc:
         raise Unreachable(
-            f"could not fetch the code from {scrub(repo)}: {_why(exc)} - check the URL, the "
-            f"network and the credentials ({TOKEN_ENV} or {SSH_KEY_ENV})"
+            f"could not fetch the code from {scrub(repo)}: {_why(exc)} - {_access_hint()}"
         ) from None
+
+
+def _access_hint() -> str:
+    """What to check when a fetch failed: the credentials given, or how to give some."""
+    given = [name for name in CREDENTIAL_ENVS if os.environ.get(name)]
+    if given:
+        return f"check the URL, the network and that {' / '.join(given)} may read the repository"
+    return (
+        f"check the URL and the network; a private repository needs git credentials and "
+        f"the runner got none: give it {TOKEN_ENV} or {SSH_KEY_ENV} (on Kubernetes: a "
+        f"Secret named by 'bodywork configure-cluster --git-secret NAME')"
+    )
 
 
 def _why(exc: GitCommandError) -> str:
@@ -143,8 +156,9 @@ def _why(exc: GitCommandError) -> str:
 
 
 @contextmanager
-def _credentials() -> Iterator[dict[str, str]]:
-    """Environment for git commands that talk to the remote; temp files removed after."""
+def git_credentials() -> Iterator[dict[str, str]]:
+    """Environment for git commands that talk to the remote, from this process's
+    variables (never prompting on a terminal); temp files removed after."""
     env = {"GIT_TERMINAL_PROMPT": "0"}
     folder = Path(tempfile.mkdtemp(prefix="bodywork-git-"))
     try:

@@ -33,6 +33,11 @@ class ServiceSettings:
     host: str = "0.0.0.0"
     readiness_path: str = "/healthz"
     predict_function: str = "predict"
+    # limits of a service the runner serves (a notebook), see bodywork_runner.limits; a module
+    # binding its own port is its own server and sets its own
+    max_body_bytes: int = 10_000_000  # a larger request body is refused with 413
+    max_connections: int = 100  # open connections beyond it are answered 503 and closed
+    header_timeout_seconds: float = 10.0  # a request's headers must arrive within it
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class StageSpec:
     artifacts_dir: str | None = None  # executed notebook and other run artifacts
     cache_dir: str | None = None  # requirement environments, shared between runs
     emit_notebook: bool = False  # also send the executed notebook as events (notebook_events)
+    python: str | None = None  # the Python the stage needs, e.g. "3.9" (None: the runner's)
+    requirements_as_of: str | None = None  # RFC 3339: resolve as of then (uv exclude-newer)
     log_level: str = "INFO"
     version: int = SPEC_VERSION
 

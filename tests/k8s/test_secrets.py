@@ -345,3 +345,60 @@ def test_a_secret_reaches_a_stage_and_no_log_record_or_output(
         for container in pod.spec.containers:
             log = kube.logs(pod.metadata.name, container=container.name)
             assert value not in log, f"the log of {pod.metadata.name} holds the secret"
+
+
+# -- 5. a missing secret refuses the deploy before anything is created --------------------------
+
+
+def test_a_missing_secret_or_key_refuses_the_deploy_before_anything_is_created(
+    configured: Bodywork, kube: Kube, shared: Path
+) -> None:
+    value = secret_value()
+    folder = shared / "missing"
+    write_project(
+        folder,
+        config(
+            "name: missing, secrets_group: tst",
+            check="secrets: {MY_TOKEN: creds, OTHER: {secret: creds, key: API_KEY}}",
+        ),
+        {"check": ["print('never runs')"]},
+    )
+    ns = kube.namespace
+    leases = client.CoordinationV1Api(kube.api)
+
+    def objects() -> set[str]:
+        """Every object a deploy could make in the namespace (configure-cluster's stay)."""
+        return {
+            *(f"ConfigMap/{o.metadata.name}" for o in kube.core.list_namespaced_config_map(ns).items),
+            *(f"Job/{o.metadata.name}" for o in kube.batch.list_namespaced_job(ns).items),
+            *(f"CronJob/{o.metadata.name}" for o in kube.batch.list_namespaced_cron_job(ns).items),
+            *(f"Pod/{o.metadata.name}" for o in kube.core.list_namespaced_pod(ns).items),
+            *(f"Lease/{o.metadata.name}" for o in leases.list_namespaced_lease(ns).items),
+        }  # fmt: skip
+
+    before = objects()
+    no_secret = refused(configured("deploy", folder.as_uri()))
+    assert "nothing was deployed: --target kubernetes" in no_secret
+    assert (
+        "secret 'creds' of group 'tst', keys MY_TOKEN, API_KEY (read by stage 'check' as "
+        f"MY_TOKEN, OTHER): there is no such secret in namespace {ns} - create it: bodywork "
+        "secret create creds MY_TOKEN=VALUE API_KEY=VALUE --group tst --target kubernetes "
+        f"--namespace {ns}"
+    ) in no_secret
+    assert objects() == before
+
+    # the Secret is there (made any way: the kubelet reads any), but without one key
+    kube.core.create_namespaced_secret(
+        ns,
+        client.V1Secret(metadata=client.V1ObjectMeta(name="tst-creds"),
+                        string_data={"MY_TOKEN": value}),
+    )  # fmt: skip
+    before = objects()
+    no_key = refused(configured("deploy", folder.as_uri()), value)
+    assert (
+        "secret 'creds' of group 'tst', key API_KEY (read by stage 'check' as OTHER): the "
+        "secret has only keys MY_TOKEN - add it: bodywork secret update creds API_KEY=VALUE "
+        f"--group tst --target kubernetes --namespace {ns}"
+    ) in no_key
+    assert objects() == before
+    assert "missing" not in ok(configured("get", "runs"))  # no run was recorded

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import socket
 import textwrap
 import time
 import urllib.request
 from pathlib import Path
 
-from runner_helpers import RunningRunner, make_spec, run_runner
+from runner_helpers import RunningRunner, make_spec, run_runner, runner_env
 
 from tests.projects import free_port
 
@@ -112,3 +114,95 @@ def test_a_flask_module_service_runs_until_sigterm(tmp_path: Path, background: l
     runner.process.send_signal(signal.SIGTERM)
     assert runner.finish(timeout=20) == 0
     assert runner.kinds()[-1] == "service.stopped"
+
+
+def test_a_module_runs_in_its_folder_with_the_repository_importable(tmp_path: Path) -> None:
+    """As Bodywork ran it: the module's folder is the working directory, and the project
+    (and the repository's root, when the project is a subfolder) is on PYTHONPATH."""
+    repo = tmp_path / "repo"
+    (repo / "shared").mkdir(parents=True)
+    (repo / "shared" / "__init__.py").write_text("GREETING = 'from the repository root'\n")
+    (repo / "ml" / "features").mkdir(parents=True)
+    (repo / "ml" / "features" / "__init__.py").write_text("def double(x):\n    return 2 * x\n")
+    stage = repo / "ml" / "stages" / "train"
+    stage.mkdir(parents=True)
+    (stage / "settings.txt").write_text("21")
+    (stage / "train.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+            from features import double
+            from shared import GREETING
+            print("cwd", os.getcwd())
+            print("result", double(int(open("settings.txt").read())), GREETING)
+            """
+        )
+    )
+    spec = make_spec(repo, "stages/train/train.py", tmp_path)
+    spec["source"]["project_dir"] = "ml"
+    result = run_runner(spec, tmp_path, env=runner_env(PYTHONPATH="/somewhere/else"))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"cwd {stage}" in result.stdout
+    assert "result 42 from the repository root" in result.stdout
+
+
+SLEEPY_SERVICE = """
+import pathlib, sys, time
+pathlib.Path(sys.argv[1]).write_text("started")
+time.sleep(3)
+sys.exit(3)
+"""
+
+
+def _service_spec(project: Path, tmp: Path, port: int, marker: Path) -> dict[str, object]:
+    (project / "serve.py").write_text(SLEEPY_SERVICE)
+    return make_spec(
+        project,
+        "serve.py",
+        tmp,
+        kind="service",
+        args=[str(marker)],
+        service={"port": port, "host": "127.0.0.1"},
+    )
+
+
+def test_a_port_held_by_another_program_is_named_and_the_module_never_starts(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    marker = tmp_path / "started"
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        port = held.getsockname()[1]
+        result = run_runner(_service_spec(project, tmp_path, port, marker), tmp_path)
+
+    assert result.returncode == 1
+    failed = result.one("stage.failed")
+    assert failed["message"].startswith(f"port {port} is in use by pid {os.getpid()} (")
+    assert "stop it, or give the service another port" in failed["message"]
+    assert "service.ready" not in result.kinds
+    assert not marker.exists()
+
+
+def test_only_the_modules_own_listener_makes_it_ready(tmp_path: Path, background: list) -> None:
+    """A port another program takes after the module started answers, but is not the stage."""
+    project = tmp_path / "project"
+    project.mkdir()
+    marker = tmp_path / "started"
+    port = free_port()
+    runner = RunningRunner(_service_spec(project, tmp_path, port, marker), tmp_path)
+    background.append(runner)
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), runner.log()
+    with socket.create_server(("127.0.0.1", port)):
+        code = runner.finish(timeout=30)
+
+    assert code == 1
+    assert "service.ready" not in runner.kinds()
+    failed = [e for e in runner.events if e["event"] == "stage.failed"]
+    assert failed and failed[0]["message"].startswith("the service serve.py exited with code 3")
+    assert f"port {port} is in use by pid {os.getpid()}" in failed[0]["message"]
+    assert f"port {port} is in use by pid {os.getpid()}" in "".join(runner.stderr)  # the warning

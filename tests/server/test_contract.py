@@ -471,3 +471,25 @@ class TestPrefixOfSeveralRuns:
                 with closing(bodywork_api.get_run(run_id, state_dir=state_dir)) as run:
                     run.wait(timeout=60)
 
+
+
+# -- '%' and '_' are text, not wildcards ---------------------------------------------------------
+
+
+async def test_percent_and_underscore_in_a_run_ref_match_nothing(
+    deployed: Deployed, api: Api
+) -> None:
+    """A ref that SQL's LIKE would match to the run (``%`` any text, ``_`` one character)
+    is compared as plain text: no run, on every surface (an id or a prefix of one, as it is)."""
+    run_id = deployed.run_id
+    refs = [
+        "%", "_", run_id[:8] + "_", run_id[:4] + "%", "%" + run_id[-6:], run_id.replace("-", "_")
+    ]
+    for ref in refs:
+        rest = await api("GET", "runs", ref)
+        assert rest.status == 404, (ref, rest)
+        with pytest.raises(NotFoundError):
+            bodywork_api.get_run(ref, state_dir=deployed.state_dir)
+        cli = deployed.bw("logs", ref, "prep")
+        assert cli.returncode == 2 and f"no run '{ref}'" in cli.stderr, (ref, cli)
+        assert rest.json()["error"] == cli.stderr.splitlines()[-1].removeprefix("error: "), ref

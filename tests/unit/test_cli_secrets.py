@@ -1,7 +1,8 @@
 """``bodywork secret``: its data parsed (pure), and what the CLI refuses before any cluster.
 
 The cluster side (create, list, update, delete; a secret reaching a stage) is in
-tests/k8s/test_secrets.py.
+tests/k8s/test_secrets.py; this machine's store in tests/unit/test_secret_store.py, and
+secrets reaching local stages in tests/engine/test_local_secrets.py.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ ROOT = Path(__file__).resolve().parents[2]
 VALUE = "hunter2-Zq9"  # must never be printed
 
 
-def bodywork(*args: str) -> subprocess.CompletedProcess[str]:
+def bodywork(*args: str, state_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
+    if state_dir is not None:
+        env["BODYWORK_STATE_DIR"] = str(state_dir)
     return subprocess.run(
         [sys.executable, "-m", "bodywork_jupyter", *args],
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "PYTHONPATH": str(ROOT)},
+        env=env,
         timeout=60,
     )
 
@@ -122,13 +126,27 @@ def test_bad_data_exits_2_before_any_cluster_and_shows_no_value(args: list[str])
     assert "Traceback" not in result.stderr
 
 
-def test_the_local_target_keeps_no_secrets_and_says_what_to_do() -> None:
-    for args in (["secret", "create", "db", f"A={VALUE}"], ["secret", "list"], ["get", "secrets"]):
-        result = bodywork(*args, "--target", "local")
-        assert result.returncode == 2, result.stderr
-        assert "--target local keeps no secrets" in result.stderr
-        assert "from the environment" in result.stderr
+def test_secrets_are_kept_on_this_machine_by_default(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+
+    def shown(*args: str, code: int = 0) -> str:
+        result = bodywork(*args, state_dir=state)
+        assert result.returncode == code, result.stdout + result.stderr
         assert VALUE not in result.stdout + result.stderr
+        return result.stdout + result.stderr
+
+    made = shown("create", "secret", "db", "--group", "g", "--data", f"PASSWORD={VALUE}")
+    assert "created secret 'db' of group 'g' (on this machine): keys PASSWORD" in made
+    assert (state / "secrets" / "g-db.json").is_file()
+    assert shown("secret", "list", "--target", "local").splitlines() == [
+        f"{'NAME':<24} {'GROUP':<16} KEYS",  # no NAMESPACE column: there is none here
+        f"{'db':<24} {'g':<16} PASSWORD",
+    ]
+    assert "db" in shown("get", "secret", "db", "--group", "g")
+    refused = shown("secret", "list", "--namespace", "ns", code=2)
+    assert "--namespace ns: applies to a cluster target, not to 'local'" in refused
+    assert "deleted secret 'db' of group 'g'" in shown("delete", "secret", "db", "--group", "g")
+    assert shown("get", "secrets").strip() == "no secrets"
 
 
 @pytest.mark.parametrize(

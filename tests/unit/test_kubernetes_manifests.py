@@ -442,9 +442,19 @@ def test_the_spec_in_env_is_what_the_runner_reads(
             listen_host="0.0.0.0" if service else None,
             listen_port=service.port if service else None,
             emit_notebook=stage.kind == "batch",  # the pod's emptyDir goes with it
+            service_hosts={s.name: s.k8s_name for s in by_name.values() if s.service},
         )
         expected = runner_spec(plan, stage, placement)
         assert _spec_of(container) == expected
+        # every stage reaches each service by its Service's name, in the namespace
+        urls = {k: v for k, v in expected.env.items() if k.startswith("BODYWORK_SERVICE_")}
+        assert urls == {
+            f"BODYWORK_SERVICE_{s.k8s_name.upper().replace('-', '_')}_URL": (
+                f"http://{s.k8s_name}:{s.port}"
+            )
+            for s in by_name.values()
+            if s.service
+        }
         # exactly as the runner loads it from its environment
         monkeypatch.setenv(runner_cli.SPEC_ENV, _env(container)[k8s.SPEC_ENV]["value"])
         assert runner_cli.load_spec(None) == expected

@@ -468,7 +468,7 @@ def test_missing_sections(project, section: str) -> None:
 
 @pytest.mark.parametrize(
     ("version", "message"),
-    [("'1.0'", "unsupported version '1.0'"), ("3", "unsupported version 3")],
+    [("'1.2'", "unsupported version '1.2'"), ("3", "unsupported version 3")],
 )
 def test_unsupported_versions(project, version: str, message: str) -> None:
     text = MINIMAL_V1.format(level="INFO").replace('"1.1"', version)
@@ -559,3 +559,61 @@ def test_a_folder_named_like_a_module(project) -> None:
     assert rendered(root) == [
         "8 stages.job.executable_module_path: 'job.py' is not a file - point it at a module"
     ]
+
+
+# -- version 1.0: Bodywork 2.x's format, read as 1.1 -------------------------------------------
+
+
+def v1_0(text: str) -> str:
+    """``text`` (a 1.1 file) as Bodywork 2.x wrote it: version 1.0, 'project' for 'pipeline'."""
+    return text.replace('version: "1.1"', 'version: "1.0"').replace("pipeline:", "project:")
+
+
+def test_a_1_0_file_is_read_as_1_1_and_says_how_to_make_it_one(project) -> None:
+    old = load_pipeline(project(v1_0(FULL_V1), *FULL_FILES))
+    new = load_pipeline(project(FULL_V1, *FULL_FILES))
+    assert old.source_version == "1.0"
+    assert old.model_dump(exclude={"source_version"}) == new.model_dump(
+        exclude={"source_version"}
+    )
+    assert rendered(project(v1_0(MINIMAL_V1.format(level="INFO")), "job.py")) == [
+        "1 version: \"1.0\" is Bodywork 2.x's format, read as 1.1 (its 'project' is 1.1's "
+        "'pipeline') - to deploy it with Bodywork 3 as well, set version: \"1.1\" and rename "
+        "'project:' to 'pipeline:'"
+    ]
+
+
+def test_a_1_0_file_names_its_project_section_in_problems(project) -> None:
+    text = v1_0(MINIMAL_V1.format(level="INFO")).replace("DAG: job", "DAG: jobb")
+    errors = [e for e in rendered(project(text, "job.py")) if "warning" not in e]
+    assert "5 project.DAG: stage 'jobb' is in the DAG but not defined under 'stages' - did you mean 'job'?" in errors
+
+
+@pytest.mark.parametrize(
+    ("version", "section", "message"),
+    [
+        (
+            "1.0",
+            "pipeline",
+            "1 version: \"1.0\" calls its pipeline section 'project', but this file has "
+            "'pipeline', as version 1.1 does - set version: \"1.1\" (Bodywork 3's format), or "
+            "rename 'pipeline:' to 'project:'",
+        ),
+        (
+            "1.1",
+            "project",
+            "1 version: \"1.1\" calls its pipeline section 'pipeline', but this file has "
+            "'project', as version 1.0 does - rename 'project:' to 'pipeline:', or set version: "
+            "\"1.0\" (Bodywork 2.x's format)",
+        ),
+    ],
+)
+def test_the_other_versions_section_name_is_one_clear_error(
+    project, version: str, section: str, message: str
+) -> None:
+    text = (
+        MINIMAL_V1.format(level="INFO")
+        .replace('version: "1.1"', f'version: "{version}"')
+        .replace("pipeline:", f"{section}:")
+    )
+    assert rendered(project(text, "job.py")) == [message]

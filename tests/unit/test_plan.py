@@ -176,7 +176,11 @@ def test_runner_spec_merges_extra_env(project: ProjectWriter) -> None:
         run_id="r", attempt=1, extra_env={"BODYWORK_DATA_DIR": "/data", "MODE": "override"}
     )
     spec = runner_spec(plan, ingest, placement)
-    assert spec.env == {"MODE": "override", "BODYWORK_DATA_DIR": "/data"}
+    assert spec.env == {
+        "MODE": "override",
+        "BODYWORK_DATA_DIR": "/data",
+        "BODYWORK_SERVICE_SERVE_URL": "http://127.0.0.1:8080",
+    }
     assert ingest.env == {"MODE": "full"}
 
 

@@ -13,7 +13,6 @@ error messages name keys and Secrets, never what is in them.
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -30,7 +29,8 @@ from bodywork_jupyter.errors import BadInputError, NotFoundError
 from bodywork_jupyter.plan import kubernetes as k8s
 from bodywork_jupyter.plan.kubernetes.labels import app_labels
 from bodywork_jupyter.plan.kubernetes.manifest import Manifest
-from bodywork_jupyter.plan.model import PlannedSecret
+from bodywork_jupyter.plan.model import Plan, PlannedSecret
+from bodywork_jupyter.plan.secret_refs import missing_secrets, refusal, stored_name
 from bodywork_jupyter.targets.base import StoredSecret
 
 LABEL_GROUP = "bodywork.dev/secret-group"
@@ -39,36 +39,15 @@ COMPONENT = "secret"
 #: Every Secret ``bodywork secret create`` made.
 OURS = f"{k8s.LABEL_MANAGED_BY}={k8s.APP},{k8s.LABEL_COMPONENT}={COMPONENT}"
 
-#: A Secret's name is a DNS-1123 subdomain; a group is also a label value (63 characters).
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-_NAME_LIMIT = 253
-_GROUP_LIMIT = 63
-
 
 # -- the Secret, pure --------------------------------------------------------------------------
 
 
 def secret_name(name: str, group: str | None) -> str:
     """The Secret holding NAME of GROUP; refused with how to fix it unless Kubernetes
-    accepts it. One rule with the stages' references: ``PlannedSecret.k8s_secret_name``."""
-    group = group or None
-    for what, value, limit in (
-        ("secret name", name, _NAME_LIMIT),
-        ("--group", group, _GROUP_LIMIT),
-    ):
-        if value is not None and (not _NAME.match(value) or len(value) > limit):
-            raise BadInputError(
-                f"{what} {value!r}: not a Kubernetes name - use lowercase letters, digits, "
-                f"'-' and '.', starting and ending with a letter or digit, at most {limit} "
-                "characters"
-            )
-    # the key is no part of the Secret's name
-    full = PlannedSecret(group=group, secret=name, key="").k8s_secret_name
-    if len(full) > _NAME_LIMIT:
-        raise BadInputError(
-            f"secret {full!r}: GROUP-NAME is longer than {_NAME_LIMIT} characters - shorten it"
-        )
-    return full
+    accepts it. One rule with the stages' references and this machine's store:
+    ``plan.secret_refs.stored_name``."""
+    return stored_name(name, group)
 
 
 def secret_object(
@@ -135,6 +114,36 @@ def secret_namespace(cluster: Cluster, given: str | None, context: str | None) -
             "which namespace? - give the one you deploy to: bodywork secret ... --namespace NS"
         )
     return namespace
+
+
+# -- a deploy's references ---------------------------------------------------------------------
+
+
+def require_stage_secrets(cluster: Cluster, namespace: str, plan: Plan) -> None:
+    """Refuse the deploy (exit 2) when a stage reads a Secret, or a key of one, that
+    ``namespace`` does not hold: before anything of the run is created, as on this machine.
+
+    Any Secret counts, one made with kubectl too (the kubelet resolves it the same way).
+    Only its keys are looked at. An account that may not read Secrets skips the check:
+    the stage's pod then fails at once, naming the Secret."""
+
+    def keys_of(ref: PlannedSecret) -> tuple[str, ...] | None:
+        with cluster.translated():
+            try:
+                secret = cluster.core.read_namespaced_secret(ref.k8s_secret_name, namespace)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                return None
+        return tuple(secret.data or {})
+
+    try:
+        missing = missing_secrets(plan, keys_of)
+    except ClusterPermissionError:
+        return
+    if missing:
+        where = f"in namespace {namespace}"
+        raise refusal(missing, "kubernetes", where, f"--target kubernetes --namespace {namespace}")
 
 
 # -- changes ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from bodywork_jupyter.backends.kubernetes import namespaces, notebooks
+from bodywork_jupyter.backends.kubernetes import schedules as cluster_schedules
 from bodywork_jupyter.backends.kubernetes import secrets as cluster_secrets
 from bodywork_jupyter.backends.kubernetes.cluster import Cluster, ClusterPermissionError
 from bodywork_jupyter.backends.kubernetes.controller_liveness import controller_gone, lose_run
@@ -37,6 +38,7 @@ from bodywork_jupyter.backends.kubernetes.namespace_settings import (
 )
 from bodywork_jupyter.backends.kubernetes.records_write import RecordWriter
 from bodywork_jupyter.backends.kubernetes.service_calls import call_service
+from bodywork_jupyter.backends.kubernetes.service_restarts import ServiceRestarts
 from bodywork_jupyter.backends.kubernetes.stage_logs import pod_log
 from bodywork_jupyter.engine import states
 from bodywork_jupyter.engine.store import Deployment, Event, Run, StageState
@@ -49,6 +51,7 @@ from bodywork_jupyter.plan.model import Plan
 from bodywork_jupyter.targets.base import (
     ClusterChanges,
     RunOptions,
+    StoredSchedule,
     StoredSecret,
     Target,
     TargetOptions,
@@ -67,6 +70,7 @@ class KubernetesTarget(Target):
         self._run_namespaces: dict[str, str] = {}
         self._deployed_to: list[str] = []  # namespaces this target submitted runs to
         self._logs: dict[tuple[str, str, int], tuple[float, bytes]] = {}
+        self._restarts = ServiceRestarts()
 
     @property
     def cluster(self) -> Cluster:
@@ -157,17 +161,7 @@ class KubernetesTarget(Target):
     # -- changes ----------------------------------------------------------------------------------
 
     def submit(self, plan: Plan, options: RunOptions) -> Run:
-        require_git_source(plan)
-        namespace = namespaces.submit_namespace(self.options.namespace, plan)
-        try:
-            k8s_options = k8s.KubernetesOptions(namespace=namespace)
-        except ValueError as exc:
-            raise BadInputError(f"namespace {namespace!r}: {exc}") from None
-        namespaces.require_configured(self.cluster, namespace)
-        settings = read_settings(self.cluster, namespace)
-        k8s_options = options_for(namespace, settings)
-        plan = with_image(plan, settings, DEFAULT_IMAGE)
-        image = self.options.image or settings.image or DEFAULT_IMAGE
+        namespace, k8s_options, plan, image = self._placed(plan)
         with RecordWriter(self.cluster, namespace, flush_interval=None) as writer:
             run = writer.create_run(
                 plan.pipeline,
@@ -191,6 +185,25 @@ class KubernetesTarget(Target):
             self._deployed_to.append(namespace)
         return run
 
+    def _placed(self, plan: Plan) -> tuple[str, k8s.KubernetesOptions, Plan, str]:
+        """Where ``plan`` goes and how (for a deploy, or a schedule set without a run): its
+        namespace, set up and holding its secrets; the namespace's options; the plan with
+        the namespace's image; the controller's image."""
+        require_git_source(plan)
+        namespace = namespaces.submit_namespace(self.options.namespace, plan)
+        try:
+            k8s_options = k8s.KubernetesOptions(namespace=namespace)
+        except ValueError as exc:
+            raise BadInputError(f"namespace {namespace!r}: {exc}") from None
+        namespaces.require_configured(self.cluster, namespace)
+        # a missing secret refuses the deploy here, before its record or a pod exists
+        cluster_secrets.require_stage_secrets(self.cluster, namespace, plan)
+        settings = read_settings(self.cluster, namespace)
+        k8s_options = options_for(namespace, settings)
+        plan = with_image(plan, settings, DEFAULT_IMAGE)
+        image = self.options.image or settings.image or DEFAULT_IMAGE
+        return namespace, k8s_options, plan, image
+
     def _schedule(self, plan: Plan, options: k8s.KubernetesOptions, image: str) -> None:
         """The plan's CronJob (and the plan it runs) when it has a schedule; else none left
         from an earlier deploy that had one."""
@@ -209,6 +222,52 @@ class KubernetesTarget(Target):
                 {"apiVersion": "v1", "kind": "ConfigMap",
                  "metadata": {**meta, "name": k8s.plan_config_map_name(plan)}}
             )  # fmt: skip
+
+    # -- schedules: our CronJobs (how is in schedules.py) -----------------------------------
+
+    def set_schedule(
+        self, plan: Plan, options: RunOptions, *, exists: bool | None = None
+    ) -> StoredSchedule:
+        """The plan's ConfigMap and CronJob, as a deploy applies them, without its run."""
+        if not plan.schedule:
+            raise BadInputError(f"pipeline '{plan.pipeline}' has no schedule - give one")
+        namespace, k8s_options, plan, image = self._placed(plan)
+        have = [c for c in cluster_schedules.cronjobs(self.cluster, namespace)
+                if cluster_schedules.pipeline_of(c) == plan.pipeline]  # fmt: skip
+        if exists is False and have:
+            raise BadInputError(
+                f"deployment '{plan.pipeline}' has a schedule already in {namespace} "
+                f"('{have[0].spec.schedule}') - change it with: bodywork schedule update "
+                "SOURCE --schedule '...' (or update cronjob)"
+            )
+        if exists is True and not have:
+            cluster_schedules.find(self.cluster, [namespace], plan.pipeline)  # says what is
+        self._schedule(plan, k8s_options, image)
+        if namespace not in self._deployed_to:
+            self._deployed_to.append(namespace)
+        return self._stored_schedule(namespace, plan.pipeline)
+
+    def schedules(self) -> list[StoredSchedule]:
+        return [
+            cluster_schedules.stored(self.cluster, namespace, cronjob, self.records(namespace))
+            for namespace in self.namespaces()
+            for cronjob in cluster_schedules.cronjobs(self.cluster, namespace)
+        ]
+
+    def pause_schedule(self, name: str, paused: bool = True) -> StoredSchedule:
+        namespace, cronjob = cluster_schedules.find(self.cluster, self.namespaces(), name)
+        cluster_schedules.suspend(self.cluster, namespace, cronjob, paused)
+        return self._stored_schedule(namespace, name)
+
+    def delete_schedule(self, name: str) -> StoredSchedule:
+        namespace, cronjob = cluster_schedules.find(self.cluster, self.namespaces(), name)
+        was = cluster_schedules.stored(self.cluster, namespace, cronjob, self.records(namespace))
+        cluster_schedules.delete(self.cluster, namespace, cronjob)
+        return was
+
+    def _stored_schedule(self, namespace: str, name: str) -> StoredSchedule:
+        namespace, cronjob = cluster_schedules.find(self.cluster, [namespace], name)
+        return cluster_schedules.stored(self.cluster, namespace, cronjob, self.records(namespace))
 
     def cancel(self, run_id: str) -> None:
         namespace = self._where(run_id)
@@ -285,7 +344,16 @@ class KubernetesTarget(Target):
 
     def stages(self, run_id: str) -> list[StageState]:
         namespace = self._where(run_id)
-        return [] if namespace is None else self.records(namespace).stages(run_id)
+        if namespace is None:
+            return []
+        records = self.records(namespace)
+        rows = records.stages(run_id)
+        run = records.get_run(run_id, with_plan=False)
+        if run is None or run.status != states.DEPLOYED:
+            return rows
+        # the record says its services are ready; their pods say if one is restarting
+        plan = records.plan(run_id)
+        return self._restarts.mark(self.cluster, namespace, run_id, plan, rows)
 
     def events(self, run_id: str, after: int = 0) -> list[Event]:
         namespace = self._where(run_id)

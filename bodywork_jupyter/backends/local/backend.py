@@ -20,11 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bodywork_jupyter.backends.local import layout
+from bodywork_jupyter.backends.local import layout, port_checks
 from bodywork_jupyter.backends.local.process import RunnerProcess
 from bodywork_jupyter.backends.local.proxy import Proxy
+from bodywork_jupyter.backends.local.secret_store import SecretStore
+from bodywork_jupyter.backends.local.stage_env import inherited, stage_environment
 from bodywork_jupyter.engine.backend import Attempt, EventSink, HandleRef, Outcome, StopReason
-from bodywork_jupyter.plan import Placement, runner_spec
+from bodywork_jupyter.engine.replicas import LOG_TAIL_LINES, ReplicaExit
+from bodywork_jupyter.errors import BadInputError
+from bodywork_jupyter.plan import Placement, PlannedStage, runner_spec
+from bodywork_runner.events import EVENT_PREFIX
+from bodywork_runner.process import describe_exit
 
 
 @dataclass
@@ -40,25 +46,32 @@ class LocalHandle:
     serves_itself: bool = False
     url: str | None = None
     notebook: str | None = None  # the executed notebook's file name in the attempt folder
+    #: stop() was called: its processes end on purpose, which is no exit to report
+    stopping: bool = False
 
     def code_dirs(self) -> list[Path]:
         return sorted(self.attempt_dir.glob("code*"))
 
 
 class LocalBackend:
-    def __init__(self, state_dir: Path, secrets_env: dict[str, str] | None = None) -> None:
+    def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
         self.proxies: dict[int, Proxy] = {}
-        self.secrets_env = secrets_env if secrets_env is not None else {}
+        self.secrets = SecretStore(state_dir)
 
     # -- the Backend protocol --------------------------------------------------------------------
 
     async def start(self, attempt: Attempt, sink: EventSink) -> LocalHandle:
         stage = attempt.stage
+        env = self._env(stage)  # its secrets, read now: one gone since the deploy starts nothing
         folder = layout.attempt_dir(self.state_dir, attempt.run_id, stage.name, attempt.number)
         folder.mkdir(parents=True, exist_ok=True)
         log_path = folder / layout.LOG
         handle = LocalHandle(attempt.run_id, stage.name, attempt.number, stage.kind, folder, [])
+        if stage.service is not None and (stage.serves_itself or stage.port not in self.proxies):
+            taken = port_checks.port_taken(stage)
+            if taken is not None:
+                raise taken  # before any process: the engine fails the stage with it
         ports: list[int | None] = [None]
         if stage.service is not None:
             handle.port = stage.service.port
@@ -98,7 +111,7 @@ class LocalBackend:
             process = RunnerProcess(
                 spec_path,
                 log_path if index == 0 else folder / f"log-{index}.txt",
-                self._env(),
+                env,
                 folder.parents[1],  # the run's folder
             )
             process.on_event(lambda event: sink(str(event.get("event")), event))
@@ -120,11 +133,18 @@ class LocalBackend:
             if event is None:
                 code = await process.wait()
                 return _failure(process, code, None)
+        assert handle.port is not None
         if handle.serves_itself:
+            # ready only if the module's own processes answer, not another program
+            why = port_checks.not_ours(handle.stage, handle.port, handle.processes[0].pid)
+            if why is not None:
+                return Outcome(False, "error", why)
             handle.url = f"http://127.0.0.1:{handle.port}"
         else:
-            assert handle.port is not None
-            proxy = await self._proxy(handle.port)
+            try:
+                proxy = await self._proxy(handle.port)
+            except BadInputError:  # taken since start() checked it
+                return Outcome(False, "bad_input", port_checks.held(handle.stage, handle.port))
             proxy.set_backends(handle.replica_ports)
             handle.url = proxy.url
         return Outcome(True, url=handle.url)
@@ -134,6 +154,7 @@ class LocalBackend:
     ) -> None:
         # every reason means the same here: this attempt's processes go (a rollback is the
         # old version's processes staying, which the supervisor decides)
+        handle.stopping = True
         proxy = self.proxies.get(handle.port or -1)
         if proxy is not None and set(proxy.backends) & set(handle.replica_ports):
             proxy.set_backends([p for p in proxy.backends if p not in handle.replica_ports])
@@ -159,6 +180,76 @@ class LocalBackend:
         (``PR_SET_PDEATHSIG``), so no local attempt outlives the engine that drove it."""
         return None
 
+    # -- keeping a ready service's replicas (engine.replicas.ReplicaBackend) ---------------------
+
+    def exited_replicas(self, handle: LocalHandle) -> list[int]:
+        if handle.stopping or handle.kind != "service":
+            return []
+        ended = [i for i, p in enumerate(handle.processes) if p.returncode is not None]
+        for index in ended:
+            self._unroute(handle, index)
+        return ended
+
+    def replica_exit(self, handle: LocalHandle, replica: int) -> ReplicaExit:
+        process = handle.processes[replica]
+        failed = process.last_event("stage.failed") or {}
+        # a module's runner says the module's own exit code; a notebook's runner is the server
+        code = failed.get("exit_code", process.returncode)
+        what = describe_exit(int(code)) if code is not None else "ended"
+        tail = _masked(_log_tail(process.log_path), _secret_values(process.env))
+        return ReplicaExit(replica, None if code is None else int(code), what, tail)
+
+    def replica_note(self, handle: LocalHandle, replica: int, text: str) -> None:
+        _note(handle.processes[replica].log_path, text)
+
+    async def restart_replica(self, handle: LocalHandle, replica: int) -> bool:
+        if handle.stopping:
+            return False
+        old = handle.processes[replica]
+        # the same spec, log, environment and folder: its code is checked out again
+        process = RunnerProcess(old.spec_path, old.log_path, old.env, old.cwd)
+        await process.start()
+        if handle.stopping:  # stopped while it started: stop() did not see this process
+            await process.stop()
+            return False
+        handle.processes[replica] = process
+        return True
+
+    async def replica_ready(self, handle: LocalHandle, replica: int) -> bool:
+        process = handle.processes[replica]
+        if await process.wait_for_event("service.ready") is None or handle.stopping:
+            return False
+        await self._route(handle, replica)
+        return True
+
+    async def start_again(self, handle: LocalHandle) -> None:
+        """Start a stopped service's processes again (a module's old version, stopped to
+        free its port for a new version that then failed)."""
+        handle.stopping = False
+        for replica in range(len(handle.processes)):
+            await self.restart_replica(handle, replica)
+
+    def _unroute(self, handle: LocalHandle, replica: int) -> None:
+        """No more connections to a replica that ended (until it is ready again)."""
+        proxy = self.proxies.get(handle.port or -1)
+        if handle.serves_itself or proxy is None or replica >= len(handle.replica_ports):
+            return
+        port = handle.replica_ports[replica]
+        if port in proxy.backends:
+            proxy.set_backends([p for p in proxy.backends if p != port])
+
+    async def _route(self, handle: LocalHandle, replica: int) -> None:
+        """Connections to a replica that is ready again, unless another version of the
+        service took the proxy meanwhile."""
+        if handle.serves_itself or handle.port is None or replica >= len(handle.replica_ports):
+            return
+        proxy = await self._proxy(handle.port)
+        if set(proxy.backends) <= set(handle.replica_ports):
+            port = handle.replica_ports[replica]
+            proxy.set_backends(
+                [p for p in handle.replica_ports if p in proxy.backends or p == port]
+            )
+
     # -- helpers ---------------------------------------------------------------------------------
 
     async def close(self) -> None:
@@ -173,11 +264,10 @@ class LocalBackend:
             self.proxies[port] = proxy
         return self.proxies[port]
 
-    def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(self.secrets_env)
-        env["PYTHONUNBUFFERED"] = "1"
-        return env
+    def _env(self, stage: PlannedStage) -> dict[str, str]:
+        """What the stage inherits of this process's environment, and its secrets."""
+        secrets = self.secrets.values(stage.name, stage.secrets)
+        return stage_environment(os.environ, secrets)
 
 
 def _host(serves_itself: bool) -> str:
@@ -194,6 +284,35 @@ def _failure(process: RunnerProcess, code: int, notebook: str | None) -> Outcome
     return Outcome(False, reason, message, exit_code=code, notebook=notebook, details=details)
 
 
+def _log_tail(path: Path, lines: int = LOG_TAIL_LINES, chunk: int = 1 << 14) -> tuple[str, ...]:
+    """The last ``lines`` lines the stage printed (no event lines, no notes of ours)."""
+    try:
+        with path.open("rb") as log:
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(0, size - chunk))
+            text = log.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return ()
+    if size > chunk:
+        text = text[1:]  # it may start inside a line
+    ours = (EVENT_PREFIX, _NOTE_PREFIX)
+    printed = [line for line in text if line.strip() and not line.startswith(ours)]
+    return tuple(printed[-lines:])
+
+
+def _secret_values(env: dict[str, str]) -> list[str]:
+    """The values in a stage's environment that it did not inherit: its secrets."""
+    kept = inherited(env)
+    return [v for k, v in env.items() if k not in kept and k != "PYTHONUNBUFFERED"]
+
+
+def _masked(lines: tuple[str, ...], secrets: list[str]) -> tuple[str, ...]:
+    """``lines`` without secret values: they go into the run's record."""
+    for value in sorted((v for v in secrets if len(v) >= 4), key=len, reverse=True):
+        lines = tuple(line.replace(value, "***") for line in lines)
+    return lines
+
+
 def _remove(folders: list[Path]) -> None:
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
@@ -206,6 +325,9 @@ def _free_port() -> int:
         return port
 
 
+_NOTE_PREFIX = "[bodywork] "
+
+
 def _note(log_path: Path, text: str) -> None:
     with log_path.open("a", encoding="utf-8") as log:
-        log.write(f"[bodywork] {text}\n")
+        log.write(f"{_NOTE_PREFIX}{text}\n")

@@ -27,3 +27,8 @@ def lock_file(state_dir: Path, deployment: str) -> Path:
 
 def supervisor_log(state_dir: Path, deployment: str) -> Path:
     return state_dir / "supervisors" / f"{deployment}.log"
+
+
+def secrets_dir(state_dir: Path) -> Path:
+    """``bodywork secret`` on this machine: one file per secret, for the user's eyes only."""
+    return state_dir / "secrets"

@@ -2,14 +2,17 @@
 
 It outlives the CLI (and a Jupyter server): it runs the deployment's queued runs
 with the engine, keeps its services running behind their proxies, restarts a
-service replica that dies, and stops everything when the deployment is being
-deleted (or on SIGTERM). Exactly one runs per deployment: it holds an exclusive
-lock on the deployment's lock file. Its heartbeat in the store is how the local
-target tells that it is alive.
+service replica that dies once ready (recorded, with backoff: ``engine.replicas``),
+and stops everything when the deployment is being deleted (or on SIGTERM). Exactly
+one runs per deployment: it holds an exclusive lock on the deployment's lock file.
+Its heartbeat in the store is how the local target tells that it is alive.
 
 A redeploy hands the supervisor a new run; the new services start beside the
 old ones and traffic moves only once they are ready. If the new run fails, the
 old version keeps serving.
+
+A deployment with a schedule keeps its supervisor up between runs: when a fire time
+comes it queues the schedule's run (``scheduling.Timer``), one run at a time.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
-from bodywork_jupyter.backends.local import layout
+from bodywork_jupyter.backends.local import layout, scheduling
 from bodywork_jupyter.backends.local.backend import LocalBackend, LocalHandle
 from bodywork_jupyter.engine import states
 from bodywork_jupyter.engine.engine import Engine
+from bodywork_jupyter.engine.replicas import ReplicaKeeper
 from bodywork_jupyter.engine.store import RunStore
 from bodywork_jupyter.plan.model import Plan
 
@@ -100,8 +104,13 @@ class Supervisor:
         self.backend = LocalBackend(store.state_dir)
         self.services: dict[str, LocalHandle] = {}  # stage -> the serving version
         self.service_runs: dict[str, str] = {}  # stage -> run id it belongs to
+        #: stage -> its serving version, stopped to free its port for a new version
+        self.displaced: dict[str, LocalHandle] = {}
+        self.keeper = ReplicaKeeper(self.backend, store)
         self.engine: Engine[LocalHandle] | None = None
         self.stopping = asyncio.Event()
+        self.timer = scheduling.Timer(store, deployment)
+        self.idle = False  # it left because it had nothing left to do
 
     async def main(self) -> None:
         loop = asyncio.get_running_loop()
@@ -109,6 +118,7 @@ class Supervisor:
             loop.add_signal_handler(sig, self._on_stop)
         self.store.set_supervisor(self.deployment, os.getpid())
         beat = asyncio.ensure_future(self._heartbeat())
+        keeping = asyncio.ensure_future(self._keep_replicas())
         try:
             while not self.stopping.is_set():
                 if self._deleting():
@@ -120,12 +130,16 @@ class Supervisor:
                         self.store.record(stale.id, "run.cancelled", message="superseded")
                     await self._execute(queued[-1].id)
                     continue
-                await self._watch_services()
-                if not self.services:
+                if self.timer.fire_if_due() is not None:
+                    continue  # a schedule's run is queued: the next look runs it
+                if not self.services and not self.timer.keeps_alive():
+                    self.idle = True
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), POLL_SECONDS)
         finally:
+            keeping.cancel()
+            await self.keeper.close()
             await self._shutdown()
             beat.cancel()
             self.store.set_supervisor(self.deployment, None)
@@ -164,6 +178,7 @@ class Supervisor:
         finally:
             watcher.cancel()
             self.engine = None
+            await self._bring_back_displaced(run_id)
         # a delete asked for meanwhile wins: the main loop sees it and stops
         self.store.set_deployment_status(
             self.deployment,
@@ -179,13 +194,31 @@ class Supervisor:
     async def _displace_self_serving(self, plan: Plan) -> None:
         """Stop the old version of a module that binds its own port, to free the port.
 
-        It stays listed as serving: if the new run fails, ``_watch_services`` starts it
-        again, so the old version comes back.
+        It stays listed as serving (not kept meanwhile: its exit is on purpose); if the new
+        run fails, ``_bring_back_displaced`` starts it again, so the old version comes back.
         """
         for name, stage in plan.stages.items():
             old = self.services.get(name)
             if old is not None and stage.serves_itself:
+                self.displaced[name] = old
+                self.keeper.release(old)  # its processes end on purpose
                 await self.backend.stop(old, "replaced")
+
+    async def _bring_back_displaced(self, run_id: str) -> None:
+        """The old version of a module the new run stopped serves again, unless the new
+        run replaced it (deployed)."""
+        displaced, self.displaced = self.displaced, {}
+        for name, old in displaced.items():
+            if self.services.get(name) is not old or self.stopping.is_set() or self._deleting():
+                continue
+            await self.backend.start_again(old)
+            self.store.record(
+                self.service_runs[name],
+                "service.restarted",
+                name,
+                old.attempt,
+                message=f"started again: run {run_id} did not replace it",
+            )
 
     async def _swap_in(self, run_id: str, new: Mapping[str, LocalHandle]) -> None:
         previous = {name: self.service_runs[name] for name in new if name in self.service_runs}
@@ -203,26 +236,31 @@ class Supervisor:
             if old_run not in self.service_runs.values():
                 self.store.record(old_run, "run.stopped", message=f"replaced by run {run_id}")
 
-    async def _watch_services(self) -> None:
-        """Restart a replica that died (a service is meant to run until it is deleted)."""
-        for name, handle in list(self.services.items()):
-            for index, process in enumerate(handle.processes):
-                if process.returncode is None:
-                    continue
-                run_id = self.service_runs[name]
-                self.store.record(
-                    run_id,
-                    "service.restarting",
-                    name,
-                    handle.attempt,
-                    message=f"replica {index + 1} exited with code {process.returncode}",
-                )
-                replacement = type(process)(
-                    process.spec_path, process.log_path, process.env, process.cwd
-                )
-                await replacement.start()
-                handle.processes[index] = replacement
-                await asyncio.sleep(1.0)  # a crash loop must not spin
+    async def _keep_replicas(self) -> None:
+        """Every ready service is kept running (it is meant to run until it is deleted):
+        the serving versions, and the new run's services from the moment they are ready."""
+        while True:
+            try:
+                self._keep_services()
+            except Exception as exc:  # keeping must go on: say it in the supervisor's log
+                print(f"[{time.strftime('%H:%M:%S')}] keeping services: {exc!r}", flush=True)
+            await asyncio.sleep(POLL_SECONDS)
+
+    def _keep_services(self) -> None:
+        wanted: dict[int, tuple[str, str, LocalHandle]] = {}
+        for name, handle in self.services.items():
+            if self.displaced.get(name) is not handle:
+                wanted[id(handle)] = (self.service_runs[name], name, handle)
+        engine = self.engine
+        if engine is not None:
+            for name, handle in list(engine.services.items()):
+                wanted.setdefault(id(handle), (engine.run_id, name, handle))
+        for handle in self.keeper.handles():
+            if id(handle) not in wanted:  # replaced, stopped or deleted meanwhile
+                self.keeper.release(handle)
+        for run_id, name, handle in wanted.values():
+            self.keeper.keep(run_id, name, handle.attempt, handle)
+        self.keeper.check()
 
     async def _shutdown(self) -> None:
         for name, handle in list(self.services.items()):
@@ -257,8 +295,9 @@ def main(argv: list[str] | None = None) -> None:
     except BlockingIOError:
         return  # another supervisor serves this deployment; it picks up queued runs
     print(f"[{time.strftime('%H:%M:%S')}] supervisor {os.getpid()} for {args.deployment}")
+    supervisor = Supervisor(store, args.deployment)
     try:
-        asyncio.run(Supervisor(store, args.deployment).main())
+        asyncio.run(supervisor.main())
     finally:
         status = store.get_deployment(args.deployment)
         deleting = status is not None and status.status == states.DELETING
@@ -267,8 +306,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] supervisor {os.getpid()} exits")
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
-        # a run queued after the last look at the queue would wait for nobody
-        if not deleting and store.queued_runs(args.deployment):
+        # a run queued (or a schedule set) after the last look would wait for nobody
+        scheduled = supervisor.idle and supervisor.timer.keeps_alive()
+        if not deleting and (store.queued_runs(args.deployment) or scheduled):
             spawn(store, args.deployment)
 
 

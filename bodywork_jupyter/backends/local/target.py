@@ -12,14 +12,28 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
-from bodywork_jupyter.backends.local import layout, supervisor
+from bodywork_jupyter.backends.local import (
+    layout,
+    port_checks,
+    scheduling,
+    secret_store,
+    supervisor,
+)
 from bodywork_jupyter.engine import states
 from bodywork_jupyter.engine.store import Deployment, Event, Run, RunStore, StageState
 from bodywork_jupyter.errors import BadInputError, NotFoundError
 from bodywork_jupyter.plan.model import Plan
-from bodywork_jupyter.targets.base import RunOptions, Target, TargetOptions
+from bodywork_jupyter.plan.secret_refs import missing_secrets, refusal
+from bodywork_jupyter.targets.base import (
+    RunOptions,
+    StoredSchedule,
+    StoredSecret,
+    Target,
+    TargetOptions,
+)
 
 #: A supervisor beats every second; this much silence means it is gone (or hung).
 LOST_AFTER_SECONDS = 6.0
@@ -41,10 +55,14 @@ class LocalTarget(Target):
                 )
         self.options = options
         self.store = RunStore(options.state_dir)
+        self.secrets = secret_store.SecretStore(self.store.state_dir)
 
     @property
     def state_dir(self) -> Path:
         return self.store.state_dir
+
+    def environment_cache(self) -> Path:
+        return layout.cache_dir(self.state_dir)
 
     def close(self) -> None:
         self.store.close()
@@ -57,6 +75,12 @@ class LocalTarget(Target):
             raise BadInputError(
                 f"deployment '{plan.pipeline}' is being deleted - wait a moment and deploy again"
             )
+        # one listener per port on one machine: refused before anything is recorded or started
+        port_checks.check_before_submit(plan, self._live_supervisors())
+        missing = missing_secrets(plan, self.secrets.keys_of)
+        if missing:  # before anything is recorded or started
+            raise refusal(missing, self.name, secret_store.WHERE)
+        scheduling.on_submit(self.store, plan, options)  # the plan's schedule, or none
         run = self.store.create_run(
             plan.pipeline,
             plan.pipeline,
@@ -83,7 +107,13 @@ class LocalTarget(Target):
         deployment = self.store.get_deployment(name)
         if deployment is None or deployment.status == states.DELETED:
             known = ", ".join(d.name for d in self.store.deployments()) or "none"
+            if self.store.get_schedule(name) is not None:
+                raise NotFoundError(
+                    f"deployment '{name}' has not run yet: it has a schedule only - delete "
+                    f"that with: bodywork schedule delete {name}"
+                )
             raise NotFoundError(f"no deployment '{name}' (deployments: {known})")
+        self.store.delete_schedule(name)  # first: no run of it may start now
         self.store.set_deployment_status(name, states.DELETING)
         deadline = time.monotonic() + timeout
         while self._driven(name) and time.monotonic() < deadline:
@@ -101,6 +131,14 @@ class LocalTarget(Target):
 
     def _driven(self, name: str) -> bool:
         return supervisor.heartbeat_fresh(self.store, name, LOST_AFTER_SECONDS)
+
+    def _live_supervisors(self) -> dict[str, int]:
+        """The supervisor pid of each deployment whose supervisor is alive, by name."""
+        return {
+            d.name: d.supervisor_pid
+            for d in self.store.deployments()
+            if d.supervisor_pid and self._driven(d.name)
+        }
 
     def refresh(self) -> None:
         """Runs whose supervisor stopped beating are ``lost``, not running forever."""
@@ -123,6 +161,93 @@ class LocalTarget(Target):
             self.store.set_deployment_status(
                 run.deployment, states.LOST, unless=(states.DELETING, states.DELETED)
             )
+        self._revive_schedules()
+
+    # -- schedules (bodywork schedule): rows of the run store; the timing is scheduling.py --
+
+    def set_schedule(
+        self, plan: Plan, options: RunOptions, *, exists: bool | None = None
+    ) -> StoredSchedule:
+        name = plan.pipeline
+        if not plan.schedule:
+            raise BadInputError(f"pipeline '{name}' has no schedule - give one (--schedule)")
+        scheduling.check(plan.schedule)
+        current = self.store.get_schedule(name)
+        if exists is False and current is not None:
+            raise BadInputError(
+                f"deployment '{name}' has a schedule already ('{current.cron}') - change it "
+                f"with: bodywork schedule update SOURCE --schedule '...' (or update cronjob)"
+            )
+        if exists is True and current is None:
+            raise NotFoundError(f"deployment '{name}' has no schedule - {self._schedules_known()}")
+        deployment = self.store.get_deployment(name)
+        if deployment is not None and deployment.status == states.DELETING:
+            raise BadInputError(f"deployment '{name}' is being deleted - wait a moment")
+        missing = missing_secrets(plan, self.secrets.keys_of)
+        if missing:
+            raise refusal(missing, self.name, secret_store.WHERE)
+        scheduling.on_submit(self.store, plan, options)
+        self._wake(name)
+        return self._schedule(name)
+
+    def schedules(self) -> list[StoredSchedule]:
+        return [scheduling.stored(self.store, s) for s in self.store.schedules()]
+
+    def pause_schedule(self, name: str, paused: bool = True) -> StoredSchedule:
+        if not self.store.pause_schedule(name, paused):
+            raise NotFoundError(f"no schedule '{name}' - {self._schedules_known()}")
+        if not paused:
+            self._wake(name)
+        return self._schedule(name)
+
+    def delete_schedule(self, name: str) -> StoredSchedule:
+        gone = self.store.delete_schedule(name)  # its supervisor leaves if it has nothing else
+        if gone is None:
+            raise NotFoundError(f"no schedule '{name}' - {self._schedules_known()}")
+        return scheduling.stored(self.store, gone)
+
+    def _schedule(self, name: str) -> StoredSchedule:
+        schedule = self.store.get_schedule(name)
+        if schedule is None:  # deleted meanwhile
+            raise NotFoundError(f"no schedule '{name}' - {self._schedules_known()}")
+        return scheduling.stored(self.store, schedule)
+
+    def _schedules_known(self) -> str:
+        names = ", ".join(s.deployment for s in self.store.schedules())
+        return f"schedules: {names}" if names else "there are none (bodywork schedule list)"
+
+    def _wake(self, name: str) -> None:
+        if not supervisor.supervisor_running(self.store, name):
+            supervisor.spawn(self.store, name)
+
+    def _revive_schedules(self) -> None:
+        """A schedule whose supervisor is gone (killed, the machine restarted) gets a new
+        one: it computes the next fire from the store, so none is lost or run twice."""
+        for schedule in self.store.schedules():
+            if schedule.paused:
+                continue
+            deployment = self.store.get_deployment(schedule.deployment)
+            if deployment is not None and deployment.status in (states.DELETING, states.DELETED):
+                continue
+            self._wake(schedule.deployment)
+
+    # -- secrets (bodywork secret): kept in the state folder; how is in secret_store.py -------
+
+    def create_secret(
+        self, name: str, data: Mapping[str, str], group: str | None = None
+    ) -> StoredSecret:
+        return self.secrets.create(name, group, data)
+
+    def update_secret(
+        self, name: str, data: Mapping[str, str], group: str | None = None
+    ) -> StoredSecret:
+        return self.secrets.update(name, group, data)
+
+    def list_secrets(self, group: str | None = None) -> list[StoredSecret]:
+        return self.secrets.list(group)
+
+    def delete_secret(self, name: str, group: str | None = None) -> StoredSecret:
+        return self.secrets.delete(name, group)
 
     # -- raw reads ---------------------------------------------------------------------------
 

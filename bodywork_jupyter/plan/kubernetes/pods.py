@@ -20,9 +20,11 @@ from collections.abc import Sequence
 
 from bodywork_jupyter.errors import BadInputError
 from bodywork_jupyter.plan.kubernetes.manifest import Manifest
+from bodywork_jupyter.plan.kubernetes.names import service_name
 from bodywork_jupyter.plan.kubernetes.options import KubernetesOptions
 from bodywork_jupyter.plan.kubernetes.quantities import resources
 from bodywork_jupyter.plan.model import Plan, PlannedService, PlannedStage
+from bodywork_jupyter.plan.ports import services
 from bodywork_jupyter.plan.runner_spec import Placement, runner_spec
 
 #: The runner's console script (runner/pyproject.toml and the main wheel both install it).
@@ -240,6 +242,8 @@ def stage_pod_spec(
         listen_host=None if listen_port is None else "0.0.0.0",
         listen_port=listen_port,
         emit_notebook=stage.kind == "batch",  # the emptyDir goes with the pod
+        # BODYWORK_SERVICE_<STAGE>_URL: each service by its Service's name, in the namespace
+        service_hosts={s.name: service_name(s) for s in services(plan)},
     )
     spec_json = runner_spec(plan, stage, placement).to_json()
     container: Manifest = {

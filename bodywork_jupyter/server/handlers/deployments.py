@@ -7,19 +7,16 @@ runs in the Jupyter server's process.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from bodywork_jupyter import deploying
 from bodywork_jupyter.reader import RunReader
-from bodywork_jupyter.server import views
+from bodywork_jupyter.server import paths, views
 from bodywork_jupyter.server.base import BodyworkHandler
 from bodywork_jupyter.server.bodies import DeployBody
-from bodywork_jupyter.server.errors import ForbiddenError
 from bodywork_jupyter.sources import is_git_url
 from bodywork_jupyter.targets import RunOptions, open_target
 
@@ -42,13 +39,11 @@ class DeploymentsHandler(BodyworkHandler):
         self.reply(run, status=201)
 
     def _source(self, path: str) -> str:
-        """A git URL as given (a file:// one must stay inside the root), else a real folder."""
+        """A git URL as given (a file:// one must stay inside the root, as git reads it),
+        else a real folder."""
         if is_git_url(path):
-            parsed = urlparse(path)
-            if parsed.scheme == "file":
-                resolved = Path(unquote(parsed.path)).resolve()
-                if resolved != self.root and self.root not in resolved.parents:
-                    raise ForbiddenError(f"{path}: a file:// URL must point inside the root")
+            if path.startswith(paths.FILE_URL):
+                paths.file_url_inside_root(self.root, path)
             return path
         return str(self.inside_root(path))
 
