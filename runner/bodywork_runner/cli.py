@@ -24,6 +24,7 @@ from bodywork_runner.environment import StageEnvironment, prepare_environment
 from bodywork_runner.errors import EXIT_FAILED, EXIT_OK, BadInput, RunnerError, StageFailed
 from bodywork_runner.events import Emitter
 from bodywork_runner.source import CREDENTIAL_ENVS, Checkout, fetch_code
+from bodywork_runner.source_builds import Deadline
 from bodywork_runner.spec import StageSpec
 from bodywork_runner.stopping import Stopper
 
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bodywork-runner: {exc.message}", file=sys.stderr)
         return exc.exit_code
     _configure_logging(spec.log_level)
+    # the timeout counts from the attempt's start, as the engine's does (its install too)
+    deadline = Deadline.after(spec.timeout_seconds)
     emitter = Emitter(
         pipeline=spec.pipeline, stage=spec.stage, attempt=spec.attempt, run_id=spec.run_id
     )
@@ -56,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             cleanup = checkout.root if checkout.temporary else None
             project_dir, code_root = checkout.project_dir, checkout.root
             _set_stage_environment(spec)
-            environment = _prepare_requirements(spec, project_dir, emitter)
+            environment = _prepare_requirements(spec, project_dir, emitter, deadline)
             # a notebook's runner continues in its environment when the runner's packages
             # load there; on another Python only its kernel runs there
             notebook = spec.file.endswith(".ipynb")
@@ -153,7 +156,9 @@ def _prepare_code(spec: StageSpec, emitter: Emitter) -> Checkout:
     return checkout
 
 
-def _prepare_requirements(spec: StageSpec, project_dir: Path, emitter: Emitter) -> StageEnvironment:
+def _prepare_requirements(
+    spec: StageSpec, project_dir: Path, emitter: Emitter, deadline: Deadline | None = None
+) -> StageEnvironment:
     started = time.monotonic()
     notebook = spec.file.endswith(".ipynb")
     environment = prepare_environment(
@@ -164,6 +169,7 @@ def _prepare_requirements(spec: StageSpec, project_dir: Path, emitter: Emitter) 
         python=spec.python,
         as_of=spec.requirements_as_of,
         use=("kernel" if spec.kind == "batch" else "runner") if notebook else "module",
+        deadline=deadline,
     )
     emitter.emit(
         "requirements.ready",

@@ -48,8 +48,9 @@ from bodywork_runner import env_cache
 from bodywork_runner.env_cache import MARKER, EnvLock
 from bodywork_runner.errors import BadInput, StageFailed
 from bodywork_runner.events import strip_ansi
-from bodywork_runner.install_failures import explain
+from bodywork_runner.install_failures import build_timed_out, explain
 from bodywork_runner.interpreters import Interpreter, find_python, runner_version
+from bodywork_runner.source_builds import Deadline, DeadlineWatch, SourceBuilds
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +120,12 @@ def prepare_environment(
     python: str | None = None,
     as_of: str | None = None,
     use: Use = "module",
+    deadline: Deadline | None = None,
 ) -> StageEnvironment:
-    """The environment the stage runs in; builds it when it is not in the cache yet."""
+    """The environment the stage runs in; builds it when it is not in the cache yet.
+
+    ``deadline``: when the stage's timeout runs out; a build from source still going on
+    then is stopped and is bad input (``source_builds``)."""
     wanted = sorted({line.strip() for line in requirements if line.strip()})
     file_text = ""
     file_path: Path | None = None
@@ -178,7 +183,7 @@ def prepare_environment(
         started = time.monotonic()
         try:
             packages = [*wanted, *extra, *(["-r", str(file_path)] if file_path else [])]
-            _build(env_dir, interpreter, packages, project_dir, uv, as_of)
+            _build(env_dir, interpreter, packages, project_dir, uv, as_of, deadline)
             if interpreter.own:
                 _link_runner_packages(env_dir)
         except BaseException:
@@ -282,6 +287,7 @@ def _build(
     cwd: Path,
     uv: str | None,
     as_of: str | None,
+    deadline: Deadline | None = None,
 ) -> None:
     python = str(env_dir / "bin" / "python")
     where = f"Python {interpreter.version}" + (f", as of {as_of}" if as_of else "")
@@ -291,7 +297,7 @@ def _build(
         _run(venv, cwd, interpreter)
         flags = _index_flags(use_uv=True) + (["--exclude-newer", as_of] if as_of else [])
         install = [uv, "pip", "install", "--no-config", "--python", python, *flags, *packages]
-        _run(install, cwd, interpreter, installer="uv", as_of=as_of)
+        _run(install, cwd, interpreter, installer="uv", as_of=as_of, deadline=deadline)
     else:
         log.info("installing %s with pip into %s (%s)", " ".join(packages), env_dir, where)
         if as_of:
@@ -302,7 +308,7 @@ def _build(
         _run([interpreter.path, "-m", "venv", str(env_dir)], cwd, interpreter)
         flags = _index_flags(use_uv=False)
         pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
-        _run([*pip, *flags, *packages], cwd, interpreter, installer="pip")
+        _run([*pip, *flags, *packages], cwd, interpreter, installer="pip", deadline=deadline)
 
 
 def _index_flags(*, use_uv: bool) -> list[str]:
@@ -327,9 +333,11 @@ def _run(
     *,
     installer: str | None = None,
     as_of: str | None = None,
+    deadline: Deadline | None = None,
 ) -> None:
     """Runs an installer step; its output is log (stderr, away from the event lines), and
-    what went wrong is said in one line."""
+    what went wrong is said in one line. In a session of its own, so that a stop reaches
+    the build it runs too (``source_builds``)."""
     tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
     collected: collections.deque[str] = collections.deque(maxlen=200)  # pip: which package
     try:
@@ -341,23 +349,28 @@ def _run(
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
+            start_new_session=True,
         )
     except OSError as exc:
         raise StageFailed("error", f"cannot run {Path(command[0]).name}: {exc}") from None
     assert process.stdout is not None
-    with process.stdout:
+    builds = SourceBuilds()
+    with process.stdout, DeadlineWatch(process, deadline, builds) as watch:
         for line in process.stdout:
             sys.stderr.write(line)
             tail.append(line)
+            builds.feed(strip_ansi(line))
             if line.lstrip().startswith(("Collecting ", "Processing ")):
                 collected.append(line)
-    code = process.wait()
+        code = process.wait()
     sys.stderr.flush()
+    minor = ".".join(interpreter.version.split(".")[:2])
+    if watch.stopped is not None and deadline is not None:
+        raise build_timed_out(watch.stopped, minor, deadline.seconds).error()
     if code == 0:
         return
     name = installer or Path(command[0]).name
     output = strip_ansi("".join(collected) + "".join(tail))
-    minor = ".".join(interpreter.version.split(".")[:2])
     if installer is None:  # making the venv itself
         raise StageFailed(
             "error",

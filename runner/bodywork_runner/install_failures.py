@@ -2,9 +2,10 @@
 
 The installer's whole output stays in the stage's log; this reads it (uv's or pip's
 words) and says what a person needs to act on. A failure that will happen again on
-every try (no such package, no wheel for this Python and no way to build one, a
-conflict, a bad line) is bad input and is never retried; an index that could not be
-reached may work the next time (unreachable); anything else is a plain failure.
+every try (no such package, no wheel for this Python and no way to build one, a build
+from source that outlives the stage's timeout, a conflict, a bad line) is bad input and
+is never retried; an index that could not be reached may work the next time
+(unreachable); anything else is a plain failure.
 """
 
 from __future__ import annotations
@@ -192,10 +193,13 @@ def _pip(output: str, python: str) -> InstallFailure | None:
     return None
 
 
+_ARCHIVES = (".tar.gz", ".zip", ".tar.bz2", ".whl")
+
+
 def _requirement_of(collected: str) -> str:
     """``numpy==1.19.5``, or a file's project and version (``./x/brokenpkg-1.0.tar.gz``)."""
     name = collected.rsplit("/", 1)[-1]
-    for suffix in (".tar.gz", ".zip", ".tar.bz2", ".whl"):
+    for suffix in _ARCHIVES:
         if name.endswith(suffix):
             stem = name.removesuffix(suffix)
             project, _, version = stem.rpartition("-")
@@ -234,6 +238,21 @@ def _build_failed(req: str, python: str) -> InstallFailure:
         "bad_input",
         f"{req} has no wheel for Python {python} on this platform, and building it from "
         "source failed - " + _PIN_FIX.format(python=python),
+        req,
+    )
+
+
+def build_timed_out(req: str, python: str, timeout: float) -> InstallFailure:
+    """The stage's timeout ran out while ``req`` was being built from source."""
+    if req.endswith(_ARCHIVES):  # pip names a found archive by its path
+        req = _requirement_of(req)
+    local = " @ " in req or req.startswith((".", "/", "file:"))
+    why = "" if local else f" (it has no wheel for Python {python} on this platform)"
+    fix = "give the stage a longer timeout" if local else _PIN_FIX.format(python=python)
+    return InstallFailure(
+        "bad_input",
+        f"{req} was still being built from source{why} when the stage's timeout "
+        f"({timeout:g}s) ran out, and every try would build it again - {fix}",
         req,
     )
 

@@ -62,7 +62,8 @@ def run_batch_module(
             child.stop()
             raise stopper.failure()
     if code != 0:
-        raise StageFailed("exit", f"{spec.file} {describe_exit(code)}", exit_code=code)
+        why = child.why()  # the exception it died of: one line that says what went wrong
+        raise StageFailed("exit", f"{spec.file} {describe_exit(code)}{why}", exit_code=code)
 
 
 def run_service_module(
@@ -91,7 +92,7 @@ def run_service_module(
             continue
         ready = True
         emitter.emit("service.ready", url=service_url(settings))
-    message = f"the service {spec.file} {describe_exit(code)}"
+    message = f"the service {spec.file} {describe_exit(code)}{child.why()}"
     if not ready and not ports.port_free(settings.port, settings.host):
         message += f" ({_held(settings.port)} - {_FIX})"
     raise StageFailed("exit", message, exit_code=code)

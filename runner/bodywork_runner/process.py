@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import signal
@@ -13,6 +14,11 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from bodywork_runner.events import LogWriter
+
+#: The child's last stderr lines kept to say why it failed (all of them go to the log).
+STDERR_TAIL_LINES = 200
+#: The longest exception line quoted in a failure message.
+_EXCEPTION_CHARS = 240
 
 
 class Child:
@@ -29,9 +35,12 @@ class Child:
             start_new_session=True,
         )
         assert self.process.stdout is not None and self.process.stderr is not None
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self._pumps = [
             threading.Thread(target=_pump, args=(self.process.stdout, sys.stdout), daemon=True),
-            threading.Thread(target=_pump, args=(self.process.stderr, sys.stderr), daemon=True),
+            threading.Thread(
+                target=_pump, args=(self.process.stderr, sys.stderr, self.stderr_tail), daemon=True
+            ),
         ]
         for pump in self._pumps:
             pump.start()
@@ -67,12 +76,38 @@ class Child:
         self.signal_group(signal.SIGKILL)
         return code
 
+    def why(self) -> str:
+        """``: NAME: MESSAGE`` of the Python exception the child died of, or ``""``."""
+        line = exception_line(list(self.stderr_tail))
+        return f": {line}" if line else ""
 
-def _pump(source: IO[bytes], target: TextIO) -> None:
+
+def _pump(source: IO[bytes], target: TextIO, tail: collections.deque[str] | None = None) -> None:
     writer = LogWriter(target)
     for raw in iter(source.readline, b""):
-        writer.write(raw.decode("utf-8", errors="replace"))
+        line = raw.decode("utf-8", errors="replace")
+        writer.write(line)
+        if tail is not None:
+            tail.append(line)
     source.close()
+
+
+def exception_line(lines: list[str]) -> str | None:
+    """The last line of the last Python traceback in ``lines`` (``requests.exceptions.
+    ConnectionError: ...``), shortened to one readable line; None without a traceback."""
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent")]
+    if not starts:
+        return None
+    after = [line.rstrip() for line in lines[starts[-1] + 1 :]]
+    # the exception is the first line at the margin after the (indented) frames
+    found = [line for line in after if line and not line[0].isspace()]
+    if not found:
+        return None
+    line = found[0]
+    if len(line) > _EXCEPTION_CHARS:
+        half = _EXCEPTION_CHARS // 2
+        line = f"{line[: half - 2]} ... {line[-(half - 3) :]}"
+    return line
 
 
 def describe_exit(code: int) -> str:

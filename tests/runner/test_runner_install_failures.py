@@ -8,16 +8,20 @@ package whose build fails, an index that does not answer, a line that is no requ
 from __future__ import annotations
 
 import io
+import os
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
 from runner_helpers import make_spec, run_runner, runner_env
 
-from bodywork_runner.install_failures import explain
+from bodywork_runner.install_failures import build_timed_out, explain
 
 PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
+#: The stage timeout of the slow build: long enough for pip to make its build environment.
+BUILD_TIMEOUT = 15
 
 
 def _module(tmp: Path) -> Path:
@@ -115,6 +119,65 @@ def test_a_build_that_fails_names_the_package(tmp_path: Path, installer: str) ->
     assert "brokenpkg cannot be built here" in result.stderr  # the build's own words: the log
 
 
+def _slow_sdist(folder: Path, pid_file: Path) -> Path:
+    """``slowpkg-1.0.tar.gz``: a source distribution whose build takes five minutes (as
+    numpy 1.19's does on this Python); the build writes its pid to ``pid_file``. Static
+    metadata (2.2), so the installer resolves it and then builds it, as it does numpy."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "slowpkg-1.0/PKG-INFO": b"Metadata-Version: 2.2\nName: slowpkg\nVersion: 1.0\n",
+        "slowpkg-1.0/setup.py": (
+            f"import os, time\nwith open({str(pid_file)!r}, 'w') as f:\n"
+            "    f.write(str(os.getpid()))\ntime.sleep(300)\n"
+        ).encode(),
+    }
+    with tarfile.open(folder / "slowpkg-1.0.tar.gz", "w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return folder
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"  # exited, not yet reaped
+
+
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_a_build_that_outlives_the_timeout_is_stopped_and_named(
+    tmp_path: Path, installer: str
+) -> None:
+    """The failing test project's numpy==1.19.1 builds for minutes, past its 60 s timeout:
+    the runner stops the build at the timeout and says which package it was, as bad input
+    (every retry would build it again), instead of a plain timeout that is retried."""
+    pid_file = tmp_path / "build.pid"
+    links = _slow_sdist(tmp_path / "links", pid_file)
+    project = _module(tmp_path)
+    spec = make_spec(
+        project, "job.py", tmp_path, requirements=["slowpkg==1.0"], timeout_seconds=BUILD_TIMEOUT
+    )
+    extra = {"UV_FIND_LINKS": str(links), "PIP_FIND_LINKS": str(links)}
+    if installer == "pip":
+        extra["BODYWORK_RUNNER_INSTALLER"] = "pip"
+    started = time.monotonic()
+    result = run_runner(spec, tmp_path, env=runner_env(**extra), timeout=120)
+
+    assert result.returncode == 2, result.stderr
+    assert time.monotonic() - started < 60  # not the build's five minutes
+    failed = _failure(result.events)
+    assert failed["reason"] == "bad_input" and failed["requirement"] == "slowpkg==1.0"
+    message = _one_line(failed["message"])
+    assert "slowpkg==1.0 was still being built from source" in message
+    assert f"no wheel for Python {PYTHON}" in message and f"timeout ({BUILD_TIMEOUT}s)" in message
+    assert "--python" in message
+    assert "stage.running" not in result.kinds
+    assert _gone(int(pid_file.read_text()))  # the build itself was stopped too
+
+
 def test_an_index_that_does_not_answer_is_unreachable_and_may_be_retried(tmp_path: Path) -> None:
     project = _module(tmp_path)
     spec = make_spec(project, "job.py", tmp_path, requirements=["flask"])
@@ -195,6 +258,11 @@ def test_the_words_for_outputs_seen_in_the_wild() -> None:
         "no version on the package index matches (newest there: 2.1.2, 3.1.2, 3.1.3)"
         in no_version.message
     )
+
+    archive = build_timed_out("/opt/links/numpy-1.19.1.zip", "3.11", 60)  # pip's words
+    assert archive.requirement == "numpy==1.19.1" and "no wheel for Python 3.11" in archive.message
+    own = build_timed_out("mypkg @ file:///src/mypkg", "3.11", 60)  # the project's own code
+    assert "no wheel" not in own.message and "a longer timeout" in own.message
 
     unknown = explain("something odd\nerror: the disk is full\n", "uv", 2, "3.11")
     assert unknown.kind == "error" and "uv exited 2: error: the disk is full" in unknown.message

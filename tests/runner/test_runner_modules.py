@@ -58,6 +58,28 @@ def test_a_failing_module_reports_its_exit_code(tmp_path: Path) -> None:
     assert "about to fail" in result.stdout
 
 
+def test_a_module_that_dies_of_an_exception_says_which_in_one_line(tmp_path: Path) -> None:
+    """As Bodywork's test project's stage_2 does without the internet (it gets google.com):
+    the failure names the exception, so the one line says what went wrong."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "fetch.py").write_text(
+        "import urllib.request\n"
+        "def main():\n"
+        "    urllib.request.urlopen('http://127.0.0.1:9/', timeout=5)\n"
+        "main()\n"
+    )
+    result = run_runner(make_spec(project, "fetch.py", tmp_path), tmp_path)
+
+    assert result.returncode == 1
+    failed = result.one("stage.failed")
+    assert failed["reason"] == "exit" and failed["exit_code"] == 1
+    message = failed["message"]
+    assert message.startswith("fetch.py exited with code 1: urllib.error.URLError: ")
+    assert "Connection refused" in message and "\n" not in message
+    assert "Traceback (most recent call last)" in result.stderr  # the whole of it: the log
+
+
 def test_a_module_is_stopped_at_the_timeout(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
