@@ -26,7 +26,7 @@ version: "1.1"
 pipeline:
   name: by-name
   docker_image: bodyworkml/bodywork-core:3.0
-  DAG: stage_1 >> stage_3,stage_4
+  DAG: stage_1 >> stage_3,stage_4 >> stage_5
 stages:
   stage_1:
     executable_module_path: stage_1/main.py
@@ -45,8 +45,27 @@ stages:
     cpu_request: 0.1
     memory_request_mb: 50
     service: {max_startup_time_seconds: 60, replicas: 1, port: 5000, ingress: false}
+  stage_5:
+    executable_module_path: stage_5/main.py
+    cpu_request: 0.1
+    memory_request_mb: 50
+    batch: {max_completion_time_seconds: 60, retries: 0}
 logging:
   log_level: INFO
+"""
+
+#: A batch stage after the services, in the same run: it reaches the new (first) versions
+#: by name, as Bodywork's ``stage_4 >> stage_5`` does.
+CALLER = """\
+import json, os, urllib.request
+
+for url in ("http://stage-4:5000", os.environ["BODYWORK_SERVICE_STAGE_4_URL"]):
+    request = urllib.request.Request(
+        url + "/hello", data=b"{}", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert json.loads(answer.read()) == {"from": "stage-4"}
+print("stage-4 answered")
 """
 
 #: ``serve.py NAME OTHER``: POST /hello names it; POST /call asks OTHER's /hello twice, by
@@ -104,11 +123,12 @@ def test_two_services_on_one_port_call_each_other_by_name_and_by_variable(
     bw: Bodywork, kube: Kube, shared: Path, tmp_path: Path
 ) -> None:
     folder = tmp_path / "by-name"
-    for stage in ("stage_1", "stage_3", "stage_4"):
+    for stage in ("stage_1", "stage_3", "stage_4", "stage_5"):
         (folder / stage).mkdir(parents=True)
     (folder / "stage_1" / "main.py").write_text("print('prepared')\n", encoding="utf-8")
     (folder / "stage_3" / "serve.py").write_text(SERVE, encoding="utf-8")
     (folder / "stage_4" / "serve.py").write_text(SERVE, encoding="utf-8")
+    (folder / "stage_5" / "main.py").write_text(CALLER, encoding="utf-8")
     (folder / "bodywork.yaml").write_text(CONFIG, encoding="utf-8")
     git_commit(folder, "two services on port 5000")
     remote = shared / "by-name.git"
@@ -119,6 +139,7 @@ def test_two_services_on_one_port_call_each_other_by_name_and_by_variable(
     result = bw("deploy", str(folder))
 
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "stage-4 answered" in bw("logs", "by-name", "stage_5").stdout
     for name, other in (("stage-3", "stage-4"), ("stage-4", "stage-3")):
         answer = wait_for(
             f"{name} to call {other}",

@@ -249,9 +249,31 @@ class KubernetesBackend:
                     continue
                 if settled.ok:  # its log is followed until the version stops
                     await self._follow_now(handle)
+                    await self._serve_first_version(handle)
                 elif settled.reason == "timeout":
                     await self._delete(handle)  # the engine stops only what it timed out
                 return settled
+
+    async def _serve_first_version(self, handle: KubeHandle) -> None:
+        """A stage's first version takes the stage's name as soon as it is ready.
+
+        Nothing serves under that name yet, so there is nothing to protect, and a later
+        stage of the same run may call it (Bodywork's ``stage_4 >> stage_5`` calls
+        ``http://stage-4:5000``). A redeploy's version waits for its run to settle: the
+        engine's ``before_deployed`` moves the traffic, and until then the name reaches
+        the version that serves."""
+        stage = handle.origin.plan.stages.get(handle.stage) if handle.origin else None
+        if stage is None:
+            return  # attached: the run's controller that started it decided already
+        # listed, not read: the controller's Role lists Services (it never gets one)
+        listed: Any = await asyncio.to_thread(
+            self.cluster.call,
+            self.cluster.core.list_namespaced_service,
+            handle.namespace,
+            field_selector=f"metadata.name={k8s.service_name(stage)}",
+        )
+        if not listed.items:
+            await self.switch_traffic(handle, handle.origin.plan if handle.origin else None)
 
     async def _delete(self, handle: KubeHandle) -> None:
         handle.stopping = True
