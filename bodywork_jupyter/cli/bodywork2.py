@@ -12,28 +12,16 @@ here. (``secret`` and ``cronjob`` are the secrets' and schedules' commands.)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from bodywork_jupyter.cli import bodywork3, output, runs
+from bodywork_jupyter.cli.options import stack
 from bodywork_jupyter.errors import BadInputError
 
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
-
-
-def _stack(*options: Decorator) -> Decorator:
-    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return apply
-
-
-where_options = _stack(
+where_options = stack(
     click.option("--namespace", "--ns", "namespace", help="Namespace (cluster targets)."),
     click.option(
         "--target",

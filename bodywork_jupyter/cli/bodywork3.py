@@ -9,30 +9,22 @@ and the deploy says what became of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from bodywork_jupyter.cli.options import stack
 from bodywork_jupyter.errors import BadInputError
 
 if TYPE_CHECKING:
     from bodywork_jupyter.plan import Plan
 
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
-def _stack(*options: Decorator) -> Decorator:
-    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return apply
 
 
-options = _stack(
+options = stack(
     click.option("--async", "asynchronous", is_flag=True, help="Bodywork 3: same as --detach."),
     click.option("--bodywork-image", metavar="IMAGE", help="Bodywork 3: same as --image."),
     click.option(

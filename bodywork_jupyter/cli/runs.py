@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from bodywork_jupyter.cli import bodywork3, live, output
+from bodywork_jupyter.cli.options import stack
 from bodywork_jupyter.errors import BadInputError
 
 if TYPE_CHECKING:  # the CLI imports the core inside commands, so --help stays fast
@@ -24,20 +24,12 @@ if TYPE_CHECKING:  # the CLI imports the core inside commands, so --help stays f
     from bodywork_jupyter.reader import RunReader
     from bodywork_jupyter.targets import Target
 
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
-def _stack(*options: Decorator) -> Decorator:
-    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return apply
 
 
 #: Which target, and where this machine keeps history: on every command that reads or changes.
-target_options = _stack(
+target_options = stack(
     click.option(
         "--target",
         "target_name",
@@ -55,7 +47,7 @@ target_options = _stack(
     click.option("--namespace", help="Namespace (cluster targets)."),
 )
 
-deploy_options = _stack(
+deploy_options = stack(
     click.argument("source", metavar="TARGET", default="."),
     click.option(
         "--branch", help="Deploy the head of this branch (a remote's, if it is not checked out)."

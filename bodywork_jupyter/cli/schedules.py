@@ -12,13 +12,14 @@ the schedule; times are shown in UTC, the zone schedules are read in.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from bodywork_jupyter.cli import output
+from bodywork_jupyter.cli.options import stack
 from bodywork_jupyter.cli.runs import open_target, reader, target_options
 from bodywork_jupyter.errors import BadInputError, NotFoundError
 
@@ -27,19 +28,11 @@ if TYPE_CHECKING:  # the CLI imports the core inside commands, so --help stays f
     from bodywork_jupyter.targets import Target
     from bodywork_jupyter.targets.base import StoredSchedule
 
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
-def _stack(*options: Decorator) -> Decorator:
-    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return apply
 
 
-source_options = _stack(
+source_options = stack(
     click.argument("source", metavar="SOURCE", default="."),
     click.option(
         "--schedule",
@@ -69,7 +62,7 @@ source_options = _stack(
 )
 
 #: Bodywork 3's options that have no meaning here: taken, and said so.
-bodywork3_options = _stack(
+bodywork3_options = stack(
     click.option(
         "--retries",
         type=click.IntRange(0),

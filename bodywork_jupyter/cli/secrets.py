@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bodywork_jupyter.cli import output
+from bodywork_jupyter.cli.options import stack
 from bodywork_jupyter.errors import BadInputError, NotFoundError
 
 if TYPE_CHECKING:  # the CLI imports the core inside commands, so --help stays fast
     from bodywork_jupyter.targets import Target
     from bodywork_jupyter.targets.base import StoredSecret
 
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 #: A key is what a stage reads as an environment variable.
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -112,16 +112,9 @@ def _read(key: str, path: Path) -> str:
 # -- options --------------------------------------------------------------------------------
 
 
-def _stack(*options: Decorator) -> Decorator:
-    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return apply
 
 
-where_options = _stack(
+where_options = stack(
     click.option(
         "--group",
         "--secrets-group",
@@ -143,7 +136,7 @@ where_options = _stack(
     ),
 )
 
-data_options = _stack(
+data_options = stack(
     click.argument("pairs", nargs=-1, metavar="[KEY=VALUE]..."),
     click.option(
         "--data", "data", multiple=True, metavar="KEY=VALUE", help="KEY=VALUE (Bodywork 3)."
