@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import click
+
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
@@ -17,3 +19,15 @@ def stack(*options: Decorator) -> Decorator:
         return function
 
     return apply
+
+
+def group_of(cli: click.Group, name: str, help_text: str) -> click.Group:
+    """The group ``name`` of ``cli`` (another module may have made it), else a new one."""
+    found = cli.commands.get(name)
+    if isinstance(found, click.Group):
+        return found
+
+    @cli.group(name, help=help_text)
+    def made() -> None: ...
+
+    return made

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bodywork_jupyter.cli import output
-from bodywork_jupyter.cli.options import stack
+from bodywork_jupyter.cli.options import group_of, stack
 from bodywork_jupyter.cli.runs import open_target, reader, target_options
 from bodywork_jupyter.errors import BadInputError, NotFoundError
 
@@ -294,17 +294,6 @@ def _find(schedules: Sequence[StoredSchedule], name: str) -> StoredSchedule:
 # -- registration -----------------------------------------------------------------------------
 
 
-def _group(cli: click.Group, name: str, help_text: str) -> click.Group:
-    """The group ``name`` of ``cli`` (``runs`` and ``secrets`` made some), else a new one."""
-    found = cli.commands.get(name)
-    if isinstance(found, click.Group):
-        return found
-
-    @cli.group(name, help=help_text)
-    def made() -> None: ...
-
-    return made
-
 
 def register(cli: click.Group) -> None:
     @cli.group()
@@ -454,15 +443,15 @@ def register(cli: click.Group) -> None:
         else:
             run_logs(name, target)
 
-    _group(cli, "create", "Create a deployment, a secret or a schedule.").add_command(
+    group_of(cli, "create", "Create a deployment, a secret or a schedule.").add_command(
         create_cronjob, "cronjob"
     )
-    _group(cli, "update", "Bodywork 3 spellings: update a secret or a schedule.").add_command(
+    group_of(cli, "update", "Bodywork 3 spellings: update a secret or a schedule.").add_command(
         update_cronjob, "cronjob"
     )
-    get = _group(cli, "get", "List deployments, runs, secrets or schedules.")
+    get = group_of(cli, "get", "List deployments, runs, secrets or schedules.")
     get.add_command(get_cronjobs, "cronjobs")
     get.add_command(get_cronjobs, "cronjob")
-    _group(cli, "delete", "Delete a deployment, a secret or a schedule.").add_command(
+    group_of(cli, "delete", "Delete a deployment, a secret or a schedule.").add_command(
         delete_cronjob, "cronjob"
     )

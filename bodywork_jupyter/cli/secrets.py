@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bodywork_jupyter.cli import output
-from bodywork_jupyter.cli.options import stack
+from bodywork_jupyter.cli.options import group_of, stack
 from bodywork_jupyter.errors import BadInputError, NotFoundError
 
 if TYPE_CHECKING:  # the CLI imports the core inside commands, so --help stays fast
@@ -234,17 +234,6 @@ def _data(options: dict[str, Any]) -> dict[str, str]:
     return parse_data(pairs, options.pop("from_env"), options.pop("from_file"))
 
 
-def _group(cli: click.Group, name: str, help_text: str) -> click.Group:
-    """The group ``name`` of ``cli`` (``runs`` made create, get, delete), else a new one."""
-    found = cli.commands.get(name)
-    if isinstance(found, click.Group):
-        return found
-
-    @cli.group(name, help=help_text)
-    def made() -> None: ...
-
-    return made
-
 
 def register(cli: click.Group) -> None:
     @cli.group()
@@ -288,10 +277,10 @@ def register(cli: click.Group) -> None:
         run_delete(name, group, **options)
 
     # Bodywork 3's spellings: the same commands under create, get, update and delete
-    _group(cli, "create", "Create a deployment or a secret.").add_command(create_, "secret")
-    update = _group(cli, "update", "Bodywork 3 spelling: 'bodywork update secret NAME'.")
+    group_of(cli, "create", "Create a deployment or a secret.").add_command(create_, "secret")
+    update = group_of(cli, "update", "Bodywork 3 spelling: 'bodywork update secret NAME'.")
     update.add_command(update_, "secret")
-    _group(cli, "delete", "Delete a deployment or a secret.").add_command(delete_, "secret")
+    group_of(cli, "delete", "Delete a deployment or a secret.").add_command(delete_, "secret")
 
     @click.command()
     @click.argument("name", required=False)
@@ -300,6 +289,6 @@ def register(cli: click.Group) -> None:
         """List secrets (or the keys of secret NAME), never values."""
         run_list(name, group, **options)
 
-    get = _group(cli, "get", "List deployments, runs or secrets.")
+    get = group_of(cli, "get", "List deployments, runs or secrets.")
     get.add_command(get_secrets, "secrets")
     get.add_command(get_secrets, "secret")

@@ -55,6 +55,13 @@ def is_object_name(value: str) -> bool:
     return len(value) <= OBJECT_NAME_LIMIT and DNS1123_SUBDOMAIN.fullmatch(value) is not None
 
 
+def checked_object_name(value: str | None, what: str = "") -> str | None:
+    """``value`` when it can name an object (None passes); else a ValueError saying so."""
+    if value is not None and not is_object_name(value):
+        raise ValueError(f"{what}{value!r} is not a Kubernetes object name (a-z, 0-9, '-', '.')")
+    return value
+
+
 def short_run_id(run_id: str) -> str:
     """The part of a run id that goes into object names.
 

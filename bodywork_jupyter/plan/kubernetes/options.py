@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bodywork_jupyter._version import __version__
 from bodywork_jupyter.plan.kubernetes.manifest import Manifest
-from bodywork_jupyter.plan.kubernetes.names import DNS1123_LABEL, NAME_LIMIT, is_object_name
+from bodywork_jupyter.plan.kubernetes.names import DNS1123_LABEL, NAME_LIMIT, checked_object_name
 
 STAGE_SERVICE_ACCOUNT = "bodywork-stage"
 CONTROLLER_SERVICE_ACCOUNT = "bodywork-controller"
@@ -79,14 +79,11 @@ class KubernetesOptions(BaseModel):
     )
     @classmethod
     def _object_names(cls, value: str | None) -> str | None:
-        if value is not None and not is_object_name(value):
-            raise ValueError(f"{value!r} is not a Kubernetes object name")
-        return value
+        return checked_object_name(value)
 
     @field_validator("image_pull_secrets")
     @classmethod
     def _secret_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for name in value:
-            if not is_object_name(name):
-                raise ValueError(f"image pull secret {name!r} is not a Kubernetes object name")
+            checked_object_name(name, "image pull secret ")
         return value

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from bodywork_jupyter.errors import BadInputError
 from bodywork_jupyter.plan.kubernetes.labels import LABEL_COMPONENT, app_labels, metadata
 from bodywork_jupyter.plan.kubernetes.manifest import Manifest, k8s_object
-from bodywork_jupyter.plan.kubernetes.names import is_object_name
+from bodywork_jupyter.plan.kubernetes.names import checked_object_name
 from bodywork_jupyter.plan.kubernetes.options import KubernetesOptions
 from bodywork_jupyter.plan.model import Plan
 
@@ -48,16 +48,13 @@ class ClusterSettings(BaseModel):
     @field_validator("data_claim", "cache_claim", "git_credentials_secret", "ingress_class")
     @classmethod
     def _names(cls, value: str | None) -> str | None:
-        if value is not None and not is_object_name(value):
-            raise ValueError(f"{value!r} is not a Kubernetes object name (a-z, 0-9, '-', '.')")
-        return value
+        return checked_object_name(value)
 
     @field_validator("image_pull_secrets")
     @classmethod
     def _secret_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for name in value:
-            if not is_object_name(name):
-                raise ValueError(f"{name!r} is not a Kubernetes object name")
+            checked_object_name(name)
         return value
 
     def changed(self, **changes: Any) -> ClusterSettings:
