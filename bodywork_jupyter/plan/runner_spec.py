@@ -42,6 +42,9 @@ class Placement:
     #: the host each service stage is reached at, by stage name, for the stage's
     #: BODYWORK_SERVICE_<STAGE>_URL (None: this machine, 127.0.0.1; a cluster: Service names)
     service_hosts: Mapping[str, str] | None = None
+    #: a module binding its own port waits up to this long for it (the old version
+    #: still holds it on this machine until the new one is built)
+    port_wait_seconds: float = 0.0
 
 
 def runner_spec(plan: Plan, stage: PlannedStage, placement: Placement) -> StageSpec:
@@ -57,6 +60,7 @@ def runner_spec(plan: Plan, stage: PlannedStage, placement: Placement) -> StageS
             predict_function=planned.predict_function,
             max_body_bytes=planned.max_body_bytes,
             max_connections=planned.max_connections,
+            port_wait_seconds=placement.port_wait_seconds,
         )
     return StageSpec(
         pipeline=plan.pipeline,

@@ -8,6 +8,8 @@ Every event carries ``event`` (its type), ``time`` (unix seconds), ``pipeline``,
 - ``requirements.ready``: ``seconds``, ``cached`` (bool), ``python`` (the stage interpreter)
 - ``stage.running``
 - ``cell.finished``: ``index`` (1-based code cell), ``total`` (code cells), ``status``
+- ``service.port_wanted``: ``port``; a module that binds its own port and may wait for it
+  (``port_wait_seconds``): it is built and waits for the port to be free
 - ``service.ready``: ``url``
 - ``notebook.part``, ``notebook.too_large``: the executed notebook itself, only when the
   spec asks (``emit_notebook``; see ``notebook_events``), just before the stage's end

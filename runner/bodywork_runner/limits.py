@@ -12,6 +12,8 @@ header timeout         headers not in within it: 408 and closed               pr
 keep-alive (5 s)       an idle connection between requests is closed          uvicorn
 ``max_connections``    one beyond it: the longest waiting for a request is    protocol
                        closed (408), or, when all are busy, 503 for it
+stopping (drain)       every answer says ``Connection: close``; a connection   protocol
+                       idle between requests gets 1 s to send one more
 =====================  =====================================================  ==========
 
 Every refusal is JSON ``{"error": "..."}`` saying what was wrong. The connection limit
@@ -49,6 +51,11 @@ KEEP_ALIVE_SECONDS = 5
 #: headers, idle keep-alive) gives its place to a new one; a real client's headers follow
 #: its connect within a round trip
 EVICTABLE_AFTER = 1.0
+#: once the service is stopping, a connection idle between requests has this long to send
+#: one more request (answered, with ``Connection: close``) before it is closed: uvicorn
+#: closes it at once, which loses a request its client had just sent
+DRAIN_IDLE_SECONDS = 1.0
+_CLOSE = (b"connection", b"close")
 _EVICTED = (
     f"the request's headers were not in after {EVICTABLE_AFTER:g} s, and the service is at "
     "its connection limit"
@@ -253,6 +260,7 @@ class _GuardedH11Protocol(H11Protocol):
     settings: ClassVar[ServiceSettings]
     _header_timer: asyncio.TimerHandle | None = None
     _waiting_since: float | None = None  # loop time since when no request is in
+    _draining = False  # the server is stopping: no connection is kept alive any more
     _refused_since_log: ClassVar[int] = 0
     _last_log: ClassVar[float] = 0.0
 
@@ -278,6 +286,40 @@ class _GuardedH11Protocol(H11Protocol):
             # the next request on a kept-alive connection: due from its first byte, and
             # not restarted by the bytes after it (a slow drip is still late)
             self._arm_header_timer()
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self._draining:
+            self._last_answer()  # a request that came while draining
+
+    def shutdown(self) -> None:
+        """The server is stopping (a redeploy replaced this replica): drain, gracefully."""
+        self._draining = True
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._last_answer()
+        elif not self.transport.is_closing():
+            self.loop.call_later(DRAIN_IDLE_SECONDS, self._close_if_idle)
+
+    def _last_answer(self) -> None:
+        """The answer under way is the connection's last, and says so: uvicorn would close
+        the connection after it without a word, and a client sending its next request at
+        that moment would lose it."""
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            return
+        cycle.keep_alive = False
+        if not cycle.response_started and _CLOSE not in cycle.default_headers:
+            cycle.default_headers = [*cycle.default_headers, _CLOSE]
+
+    def _close_if_idle(self) -> None:
+        if self.transport.is_closing():
+            return
+        if self.conn.their_state is not h11.IDLE or (
+            self.cycle is not None and not self.cycle.response_complete
+        ):
+            self.loop.call_later(DRAIN_IDLE_SECONDS, self._close_if_idle)  # a request is in
+            return
+        super().shutdown()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

@@ -75,7 +75,9 @@ def run_service_module(
     the port is taken before the module starts, or when the service exits by itself.
     """
     settings = spec.service or ServiceSettings(port=5000)
-    if not ports.port_free(settings.port, settings.host):
+    if not _wait_for_port(settings, emitter, stopper):
+        if stopper.event.is_set():
+            return
         raise StageFailed("error", f"{_held(settings.port)} - {_FIX}")
     child = _start(spec, place, python)
     ready = warned = False
@@ -99,6 +101,25 @@ def run_service_module(
 
 
 _FIX = "stop it, or give the service another port"
+
+
+def _wait_for_port(settings: ServiceSettings, emitter: Emitter, stopper: Stopper) -> bool:
+    """Whether the port is free, waiting up to ``port_wait_seconds`` for it.
+
+    On one machine a module's old version holds the port while the new one is built: the
+    new one says it is ready to take the port (``service.port_wanted``), its supervisor
+    stops the old one, and the module starts the moment the port is free.
+    """
+    free = ports.port_free(settings.port, settings.host)
+    if free or settings.port_wait_seconds <= 0:
+        return free
+    emitter.emit("service.port_wanted", port=settings.port)
+    deadline = time.monotonic() + settings.port_wait_seconds
+    while time.monotonic() < deadline and not stopper.event.is_set():
+        if ports.port_free(settings.port, settings.host):
+            return True
+        stopper.event.wait(POLL_SECONDS / 2)
+    return False
 
 
 def _held(port: int) -> str:

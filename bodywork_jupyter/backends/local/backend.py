@@ -5,6 +5,17 @@ processes on free loopback ports behind a proxy on its declared port; a module
 that starts its own server (Bodywork's way) binds the declared port itself, so
 it runs as one process here (on Kubernetes every replica has its own address).
 
+Which version of a service takes its port's traffic is decided here and nowhere else
+(``serving``): a service's first version as soon as it is ready (a later stage of the
+same run reaches it, as on a cluster); a new version only when its supervisor
+``switch``es to it, once the whole run that brought it has settled. A new version that
+fails, or is stopped, never had the port, so the old one serves on.
+
+A module binds its port itself: its new version is built (code, requirements) while the
+old one serves, then asks for the port (``service.port_wanted``) and the backend makes
+room (``make_room``: the supervisor stops the old version), so the gap is the module's
+start alone; if the new version fails, the supervisor starts the old one again.
+
 An attempt's code checkout is removed once the attempt is over: its log and its
 executed notebook stay in the run's history.
 """
@@ -16,6 +27,7 @@ import contextlib
 import os
 import shutil
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,11 +65,21 @@ class LocalHandle:
         return sorted(self.attempt_dir.glob("code*"))
 
 
+#: How long a module's new version waits for its old version to free the port.
+PORT_WAIT_SECONDS = 60.0
+
+#: Called with the version that holds a port a new version of its module wants.
+MakeRoom = Callable[["LocalHandle"], Awaitable[None]]
+
+
 class LocalBackend:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, make_room: MakeRoom | None = None) -> None:
         self.state_dir = state_dir
         self.proxies: dict[int, Proxy] = {}
+        #: port -> the service version that takes its traffic
+        self.serving: dict[int, LocalHandle] = {}
         self.secrets = SecretStore(state_dir)
+        self._make_room = make_room
 
     # -- the Backend protocol --------------------------------------------------------------------
 
@@ -68,7 +90,9 @@ class LocalBackend:
         folder.mkdir(parents=True, exist_ok=True)
         log_path = folder / layout.LOG
         handle = LocalHandle(attempt.run_id, stage.name, attempt.number, stage.kind, folder, [])
-        if stage.service is not None and (stage.serves_itself or stage.port not in self.proxies):
+        # a port our own serving version holds is fine: the new version takes it over
+        ours = stage.port is not None and stage.port in self.serving
+        if stage.service is not None and not ours and stage.port not in self.proxies:
             taken = port_checks.port_taken(stage)
             if taken is not None:
                 raise taken  # before any process: the engine fails the stage with it
@@ -104,6 +128,7 @@ class LocalBackend:
                 cache_dir=str(cache),
                 listen_host=None if port is None else _host(stage.serves_itself),
                 listen_port=port,
+                port_wait_seconds=PORT_WAIT_SECONDS if ours and stage.serves_itself else 0.0,
             )
             spec = runner_spec(attempt.plan, stage, placement)
             spec_path = folder / (f"spec-{index}.json" if len(ports) > 1 else "spec.json")
@@ -128,26 +153,63 @@ class LocalBackend:
             if code == 0:
                 return Outcome(True, exit_code=0, notebook=handle.notebook)
             return _failure(process, code, handle.notebook)
+        assert handle.port is not None
+        if handle.serves_itself:
+            await self._port_wanted(handle)
         ready = await asyncio.gather(*(p.wait_for_event("service.ready") for p in handle.processes))
         for process, event in zip(handle.processes, ready, strict=True):
             if event is None:
                 code = await process.wait()
                 return _failure(process, code, None)
-        assert handle.port is not None
         if handle.serves_itself:
             # ready only if the module's own processes answer, not another program
             why = port_checks.not_ours(handle.stage, handle.port, handle.processes[0].pid)
             if why is not None:
                 return Outcome(False, "error", why)
             handle.url = f"http://127.0.0.1:{handle.port}"
+            self.serving[handle.port] = handle  # the one port: it is the one answering now
         else:
             try:
                 proxy = await self._proxy(handle.port)
             except BadInputError:  # taken since start() checked it
                 return Outcome(False, "bad_input", port_checks.held(handle.stage, handle.port))
-            proxy.set_backends(handle.replica_ports)
+            if handle.port not in self.serving:  # the first version serves once ready
+                self.serving[handle.port] = handle
+                proxy.set_backends(handle.replica_ports)
             handle.url = proxy.url
         return Outcome(True, url=handle.url)
+
+    def switch(self, handle: LocalHandle) -> LocalHandle | None:
+        """Give ``handle``'s port to it (its run has settled); the version that had the port
+        is returned, to be stopped (it drains: its connections finish)."""
+        if handle.port is None:
+            return None
+        before = self.serving.get(handle.port)
+        self.serving[handle.port] = handle
+        proxy = self.proxies.get(handle.port)
+        if proxy is not None and not handle.serves_itself:
+            up = [
+                port
+                for port, process in zip(handle.replica_ports, handle.processes, strict=False)
+                if process.returncode is None
+            ]
+            proxy.set_backends(up)
+        return None if before is handle else before
+
+    async def _port_wanted(self, handle: LocalHandle) -> None:
+        """A module's new version is built and waits for its port: stop the old one."""
+        process = handle.processes[0]
+        event = await process.wait_for_event("service.port_wanted", "service.ready")
+        if event is None or event.get("event") != "service.port_wanted":
+            return
+        assert handle.port is not None
+        old = self.serving.get(handle.port)
+        if old is None or old is handle:
+            return
+        if self._make_room is not None:
+            await self._make_room(old)
+        else:
+            await self.stop(old, "replaced")
 
     async def stop(
         self, handle: LocalHandle, reason: StopReason = "deleted", grace_seconds: float = 10.0
@@ -155,12 +217,12 @@ class LocalBackend:
         # every reason means the same here: this attempt's processes go (a rollback is the
         # old version's processes staying, which the supervisor decides)
         handle.stopping = True
-        proxy = self.proxies.get(handle.port or -1)
-        if proxy is not None and set(proxy.backends) & set(handle.replica_ports):
-            proxy.set_backends([p for p in proxy.backends if p not in handle.replica_ports])
-            if not proxy.backends:
+        port = handle.port
+        if port is not None and self.serving.get(port) is handle:
+            del self.serving[port]  # nothing serves on it any more
+            proxy = self.proxies.pop(port, None)
+            if proxy is not None:
                 await proxy.close()
-                del self.proxies[proxy.port]
         await asyncio.gather(*(p.stop(grace_seconds) for p in handle.processes))
         _remove(handle.code_dirs())
 
@@ -226,6 +288,8 @@ class LocalBackend:
         """Start a stopped service's processes again (a module's old version, stopped to
         free its port for a new version that then failed)."""
         handle.stopping = False
+        if handle.port is not None:
+            self.serving[handle.port] = handle
         for replica in range(len(handle.processes)):
             await self.restart_replica(handle, replica)
 
@@ -234,14 +298,17 @@ class LocalBackend:
         proxy = self.proxies.get(handle.port or -1)
         if handle.serves_itself or proxy is None or replica >= len(handle.replica_ports):
             return
+        if self.serving.get(proxy.port) is not handle:
+            return  # a version that has no traffic (yet)
         port = handle.replica_ports[replica]
         if port in proxy.backends:
             proxy.set_backends([p for p in proxy.backends if p != port])
 
     async def _route(self, handle: LocalHandle, replica: int) -> None:
-        """Connections to a replica that is ready again, unless another version of the
-        service took the proxy meanwhile."""
+        """Connections to a replica that is ready again, if its version has the port."""
         if handle.serves_itself or handle.port is None or replica >= len(handle.replica_ports):
+            return
+        if self.serving.get(handle.port) is not handle:
             return
         proxy = await self._proxy(handle.port)
         if set(proxy.backends) <= set(handle.replica_ports):
@@ -256,6 +323,7 @@ class LocalBackend:
         for proxy in list(self.proxies.values()):
             await proxy.close()
         self.proxies.clear()
+        self.serving.clear()
 
     async def _proxy(self, port: int) -> Proxy:
         if port not in self.proxies:

@@ -8,8 +8,10 @@ one runs per deployment: it holds an exclusive lock on the deployment's lock fil
 Its heartbeat in the store is how the local target tells that it is alive.
 
 A redeploy hands the supervisor a new run; the new services start beside the
-old ones and traffic moves only once they are ready. If the new run fails, the
-old version keeps serving.
+old ones and traffic moves only once the whole run has settled (its services ready and
+every batch stage done). If the new run fails or is cancelled, the old version keeps
+serving; once it is replaced, its replicas drain (what they have in hand finishes,
+kept-alive connections are told to close) before they stop.
 
 A deployment with a schedule keeps its supervisor up between runs: when a fire time
 comes it queues the schedule's run (``scheduling.Timer``), one run at a time.
@@ -30,7 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
-from bodywork_jupyter.backends.local import layout, scheduling
+from bodywork_jupyter.backends.local import layout, recording, scheduling
 from bodywork_jupyter.backends.local.backend import LocalBackend, LocalHandle
 from bodywork_jupyter.engine import states
 from bodywork_jupyter.engine.engine import Engine
@@ -101,7 +103,7 @@ class Supervisor:
     def __init__(self, store: RunStore, deployment: str) -> None:
         self.store = store
         self.deployment = deployment
-        self.backend = LocalBackend(store.state_dir)
+        self.backend = LocalBackend(store.state_dir, make_room=self._make_room)
         self.services: dict[str, LocalHandle] = {}  # stage -> the serving version
         self.service_runs: dict[str, str] = {}  # stage -> run id it belongs to
         #: stage -> its serving version, stopped to free its port for a new version
@@ -119,6 +121,8 @@ class Supervisor:
         self.store.set_supervisor(self.deployment, os.getpid())
         beat = asyncio.ensure_future(self._heartbeat())
         keeping = asyncio.ensure_future(self._keep_replicas())
+        # what a full or read-only state folder refused, written once it takes writes again
+        writing = asyncio.ensure_future(recording.keep_writing(self.store))
         try:
             while not self.stopping.is_set():
                 if self._deleting():
@@ -141,6 +145,8 @@ class Supervisor:
             keeping.cancel()
             await self.keeper.close()
             await self._shutdown()
+            await recording.settle(self.store)  # beating meanwhile: its runs are not lost
+            writing.cancel()
             beat.cancel()
             self.store.set_supervisor(self.deployment, None)
 
@@ -163,7 +169,6 @@ class Supervisor:
         assert run is not None
         self.store.set_supervisor(self.deployment, os.getpid(), run_id)
         plan = Plan.model_validate(run.plan)
-        await self._displace_self_serving(plan)
         self.engine = Engine(
             self.backend,
             self.store,
@@ -191,18 +196,27 @@ class Supervisor:
             await asyncio.sleep(POLL_SECONDS)
         engine.cancel()
 
-    async def _displace_self_serving(self, plan: Plan) -> None:
-        """Stop the old version of a module that binds its own port, to free the port.
+    async def _make_room(self, old: LocalHandle) -> None:
+        """Stop the serving version of a module that binds its own port: its new version
+        is built and waits for the port.
 
         It stays listed as serving (not kept meanwhile: its exit is on purpose); if the new
         run fails, ``_bring_back_displaced`` starts it again, so the old version comes back.
         """
-        for name, stage in plan.stages.items():
-            old = self.services.get(name)
-            if old is not None and stage.serves_itself:
-                self.displaced[name] = old
-                self.keeper.release(old)  # its processes end on purpose
-                await self.backend.stop(old, "replaced")
+        name = old.stage
+        if self.services.get(name) is not old:
+            await self.backend.stop(old, "replaced")
+            return
+        self.displaced[name] = old
+        self.keeper.release(old)  # its processes end on purpose
+        await self.backend.stop(old, "replaced")
+        self.store.record(
+            self.service_runs[name],
+            "runner.note",
+            name,
+            old.attempt,
+            message="stopped to free its port for the new version, which is built",
+        )
 
     async def _bring_back_displaced(self, run_id: str) -> None:
         """The old version of a module the new run stopped serves again, unless the new
@@ -221,17 +235,23 @@ class Supervisor:
             )
 
     async def _swap_in(self, run_id: str, new: Mapping[str, LocalHandle]) -> None:
+        """The run has settled: traffic moves to its services, then the old ones drain."""
         previous = {name: self.service_runs[name] for name in new if name in self.service_runs}
+        old: dict[int, LocalHandle] = {}
         for name, handle in new.items():
-            old = self.services.get(name)
+            for before in (self.services.get(name), self.backend.switch(handle)):
+                if before is not None and before is not handle:
+                    old[id(before)] = before
             self.services[name] = handle
             self.service_runs[name] = run_id
-            if old is not None and old is not handle:
-                await self.backend.stop(old, "replaced")
         for name in [n for n in self.services if n not in new]:
             # a service that the new version no longer has
-            await self.backend.stop(self.services.pop(name), "replaced")
+            gone = self.services.pop(name)
+            old[id(gone)] = gone
             self.service_runs.pop(name, None)
+        for handle in old.values():
+            self.keeper.release(handle)  # its processes end on purpose
+        await asyncio.gather(*(self.backend.stop(h, "replaced") for h in old.values()))
         for old_run in set(previous.values()) - {run_id}:
             if old_run not in self.service_runs.values():
                 self.store.record(old_run, "run.stopped", message=f"replaced by run {run_id}")
@@ -279,7 +299,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--detach", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("deployment")
     args = parser.parse_args(argv)
-    store = RunStore(args.state_dir)
+    # a write the state folder refuses stops only the run it was for (recording.py)
+    store = recording.RecordingStore(args.state_dir)
     if args.detach:
         # the launcher: start the real supervisor in a session of its own, then exit
         subprocess.Popen(
@@ -294,8 +315,9 @@ def main(argv: list[str] | None = None) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return  # another supervisor serves this deployment; it picks up queued runs
-    print(f"[{time.strftime('%H:%M:%S')}] supervisor {os.getpid()} for {args.deployment}")
+    recording.say(f"supervisor {os.getpid()} for {args.deployment}")
     supervisor = Supervisor(store, args.deployment)
+    store.stop_run = recording.engine_stopper(lambda: supervisor.engine)
     try:
         asyncio.run(supervisor.main())
     finally:
@@ -303,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
         deleting = status is not None and status.status == states.DELETING
         if deleting:
             store.set_deployment_status(args.deployment, states.DELETED)
-        print(f"[{time.strftime('%H:%M:%S')}] supervisor {os.getpid()} exits")
+        recording.say(f"supervisor {os.getpid()} exits")
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
         # a run queued (or a schedule set) after the last look would wait for nobody
