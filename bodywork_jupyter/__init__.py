@@ -1,7 +1,7 @@
 """bodywork-jupyter: deploy notebook pipelines (batch stages and services) from Jupyter.
 
-The Python API (``deploy``, ``get_run``, ``deployments``, ``delete``, ``Run``) is loaded
-on first use, so ``import bodywork_jupyter`` (and the CLI) stays fast.
+The Python API (``deploy``, ``get_run``, ``deployments``, ``deployment``, ``delete``,
+``Run``) is loaded on first use, so ``import bodywork_jupyter`` (and the CLI) stays fast.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 from bodywork_jupyter._version import __version__
 
 if TYPE_CHECKING:
-    from bodywork_jupyter.api import Run, delete, deploy, deployments, get_run
+    from bodywork_jupyter.api import Run, delete, deploy, deployment, deployments, get_run
 
-__all__ = ["Run", "__version__", "delete", "deploy", "deployments", "get_run"]
+__all__ = ["Run", "__version__", "delete", "deploy", "deployment", "deployments", "get_run"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in {"Run", "delete", "deploy", "deployments", "get_run"}:
+    if name in {"Run", "delete", "deploy", "deployment", "deployments", "get_run"}:
         from bodywork_jupyter import api
 
         return getattr(api, name)

@@ -84,6 +84,13 @@ class Run:
     def urls(self) -> dict[str, str]:
         return self._reader.urls(self.id)
 
+    @property
+    def serving_instead(self) -> DeploymentView | None:
+        """The deployment, when this run ended without deploying (failed, cancelled) and
+        an earlier version keeps serving: its ``serving_run``, ``serving_commit``, ``urls``."""
+        self._target.refresh()
+        return self._reader.serving_instead(self.record)
+
     def events(self, after: int = 0) -> list[Event]:
         return self._reader.events(self.id, after)
 
@@ -167,6 +174,16 @@ def deployments(
     opened = open_target(target_options(target, state_dir))
     opened.refresh()
     return RunReader(opened).deployments()
+
+
+def deployment(
+    name: str, state_dir: str | Path | None = None, target: str | TargetOptions = "local"
+) -> DeploymentView:
+    """One deployment: ``run`` (its newest run) and, apart from it, what serves now:
+    ``serving_run``, ``serving_commit``, ``urls``."""
+    opened = open_target(target_options(target, state_dir))
+    opened.refresh()
+    return RunReader(opened).deployment(name)
 
 
 def delete(

@@ -5,6 +5,7 @@
     %bodywork validate
     run = %bodywork deploy --param train.n_estimators=200    # a live view; returns the Run
     %bodywork status
+    %bodywork deployments                                    # what each one serves
     %bodywork logs RUN train
     %bodywork delete NAME
 
@@ -84,8 +85,9 @@ def magic() -> None:
     """The bodywork commands in a notebook.
 
     Tag notebooks as stages (tag), write bodywork.yaml from the tags (generate), check it
-    (validate), run the pipeline (deploy) and follow it (status, logs), stop its services
-    (delete). Paths are relative to the kernel's working folder (the notebook's folder).
+    (validate), run the pipeline (deploy) and follow it (status, logs), see what serves
+    (deployments), stop its services (delete). Paths are relative to the kernel's working
+    folder (the notebook's folder).
     """
 
 
@@ -306,8 +308,10 @@ def deploy(
 @target_option
 @state_dir_option
 def status(run_ref: str | None, watch: bool, target: str, state_dir: Path | None) -> None:
-    """The stages of a run (RUN: an id, a prefix or a deployment; default: the latest run)."""
+    """The stages of a run (RUN: an id, a prefix or a deployment; default: the latest run),
+    and, when it failed or was cancelled, the earlier version that keeps serving."""
     from bodywork_jupyter import api
+    from bodywork_jupyter.reader import kept_serving_note
 
     run = api.get_run(
         run_ref or _latest_run(state_dir, target), state_dir=state_dir, target=target
@@ -336,7 +340,36 @@ def status(run_ref: str | None, watch: bool, target: str, state_dir: Path | None
     title = f"run {run.id} ({run.deployment}): {run.status}"
     if run.message:
         title += f" - {run.message}"
-    show_table(title, ["stage", "kind", "status", "attempt", "elapsed", "details"], rows)
+    kept = run.serving_instead
+    note = kept_serving_note(kept) if kept is not None else None
+    headers = ["stage", "kind", "status", "attempt", "elapsed", "details"]
+    show_table(title, headers, rows, note=note)
+
+
+@magic.command(context_settings=CONTEXT)
+@target_option
+@state_dir_option
+def deployments(target: str, state_dir: Path | None) -> None:
+    """Every deployment: its status, its newest run, the version serving (RUN@COMMIT: after
+    a failed redeploy, an earlier run's) and where its services answer."""
+    from bodywork_jupyter import api
+    from bodywork_jupyter.reader import version_tag
+
+    views = api.deployments(state_dir=state_dir, target=target)
+    if not views:
+        output.echo("no deployments")
+        return
+    rows = [
+        [
+            view.name,
+            view.status,
+            view.run.id if view.run else "-",
+            version_tag(view.serving_run) if view.serving_run else "-",
+            " ".join(f"{s}={u}" for s, u in view.urls.items()) or "-",
+        ]
+        for view in views
+    ]
+    show_table("deployments", ["name", "status", "run", "serving", "services"], rows)
 
 
 def _latest_run(state_dir: Path | None, target: str) -> str:
@@ -438,18 +471,23 @@ def show_problems(problems: list[Problem], summary: str, *, error: bool = False)
     )
 
 
-def show_table(title: str, headers: list[str], rows: list[list[str]]) -> None:
+def show_table(
+    title: str, headers: list[str], rows: list[list[str]], *, note: str | None = None
+) -> None:
+    """A titled table as text and HTML; ``note``: a line under it."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     lines = [title, "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines += [note] if note else []
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows
     )
+    under = f"<p>{html.escape(note)}</p>" if note else ""
     show(
         {
             "text/plain": "\n".join(line.rstrip() for line in lines),
-            "text/html": f"<b>{html.escape(title)}</b><table><tr>{head}</tr>{body}</table>",
+            "text/html": f"<b>{html.escape(title)}</b><table><tr>{head}</tr>{body}</table>{under}",
         },
         raw=True,
     )

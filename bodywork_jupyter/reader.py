@@ -22,6 +22,10 @@ from bodywork_jupyter.targets.base import Target
 EVENT_PREFIX = "::bodywork-event::"
 LOG_CHUNK = 1 << 20
 POLL_SECONDS = 0.2
+#: A commit as people read it (git's short form, as ``source`` shows it too).
+SHORT_COMMIT = 8
+#: A run that ended so leaves the version before it serving.
+KEPT_SERVING_AFTER = frozenset({states.FAILED, states.CANCELLED, states.LOST})
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,12 @@ class DeploymentView:
     @property
     def name(self) -> str:
         return self.record.name
+
+    @property
+    def serving_commit(self) -> str | None:
+        """The commit the serving version was deployed from (None: nothing serves, or its
+        code was a folder outside git)."""
+        return commit_of(self.serving_run)
 
 
 class RunReader:
@@ -195,6 +205,20 @@ class RunReader:
         else:
             status = states.PENDING
         return DeploymentView(record, status, newest, serving, urls, ingresses, exits)
+
+    def serving_instead(self, run: Run) -> DeploymentView | None:
+        """``run``'s deployment when ``run`` ended without deploying (failed, cancelled,
+        lost) and an earlier version keeps serving; else None."""
+        if run.status not in KEPT_SERVING_AFTER:
+            return None
+        try:
+            view = self.deployment(run.deployment)
+        except NotFoundError:  # deleted meanwhile: nothing of it serves
+            return None
+        serving = view.serving_run
+        if serving is None or serving.id == run.id or serving.created > run.created:
+            return None
+        return view
 
     def _exits(self, run_id: str, rows: list[StageState]) -> dict[str, ServiceExit]:
         """Each restarting service's newest ``service.exited`` (read only when one is)."""
@@ -331,6 +355,39 @@ class RunReader:
 def ingress_note(url: str | None) -> str:
     """A service's Ingress as people read it, beside its in-cluster URL."""
     return f"ingress: {url}" if url else "ingress: waiting for an address"
+
+
+def commit_of(run: Run | None) -> str | None:
+    """The commit a run deployed (None for a folder outside git)."""
+    commit = run.source.get("commit") if run is not None else None
+    return str(commit) if commit else None
+
+
+def version_text(run: Run) -> str:
+    """A run as the version it deployed: ``run ID (commit abcd1234)``."""
+    commit = commit_of(run)
+    return f"run {run.id} (commit {commit[:SHORT_COMMIT]})" if commit else f"run {run.id}"
+
+
+def version_tag(run: Run) -> str:
+    """The same in a table's cell: ``ID@abcd1234`` (``ID`` for a folder outside git)."""
+    commit = commit_of(run)
+    return f"{run.id}@{commit[:SHORT_COMMIT]}" if commit else run.id
+
+
+def kept_serving_note(view: DeploymentView) -> str:
+    """What keeps serving in place of a run that did not deploy (``serving_instead``)."""
+    assert view.serving_run is not None
+    note = f"the previous version keeps serving: {version_text(view.serving_run)}"
+    at = {
+        name: f"{url} ({ingress_note(view.ingresses[name])})" if name in view.ingresses else url
+        for name, url in view.urls.items()
+    }
+    if len(at) == 1:
+        return f"{note} at {next(iter(at.values()))}"
+    if not at:
+        return note
+    return f"{note}: " + ", ".join(f"{name} at {url}" for name, url in at.items())
 
 
 def urls_of(rows: list[StageState]) -> dict[str, str]:

@@ -133,17 +133,21 @@ def register(cli: click.Group) -> None:
     @name_option
     @where_options
     def display_services(name: str, **target: Any) -> None:
-        """List the services of every deployment, and where they answer."""
+        """List the services of every deployment, where they answer and the version that
+        answers there (RUN@COMMIT, as 'get deployments' shows it)."""
         views = runs.reader(**_where(**target)).deployments()
         rows = [
-            (f"{v.name}/{s}", url) for v in views for s, url in v.urls.items() if name in ("", s)
+            (f"{v.name}/{s}", url, runs.serving_tag(v))
+            for v in views
+            for s, url in v.urls.items()
+            if name in ("", s)
         ]
         if not rows:
             output.echo("no services")
             return
-        output.echo(f"{'DEPLOYMENT/SERVICE':<40} URL")
-        for shown, url in rows:
-            output.echo(f"{shown:<40} {url}")
+        output.echo(f"{'DEPLOYMENT/SERVICE':<40} {'URL':<40} SERVING")
+        for shown, url, serving in rows:
+            output.echo(f"{shown:<40} {url:<40} {serving}")
 
     @service.command("delete")
     @name_option

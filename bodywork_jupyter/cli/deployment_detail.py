@@ -12,7 +12,7 @@ from typing import Any
 
 from bodywork_jupyter.engine.store import Run, StageState
 from bodywork_jupyter.errors import NotFoundError
-from bodywork_jupyter.reader import DeploymentView, ingress_note
+from bodywork_jupyter.reader import SHORT_COMMIT, DeploymentView, ingress_note, version_text
 from bodywork_jupyter.sources import safe_url
 
 
@@ -27,7 +27,7 @@ def source_of(run: Run | None) -> str:
         return f"folder {source['local_path']} (not a git repository)"
     if not source.get("repo"):
         return "-"
-    shown = f"{safe_url(str(source['repo']))} at {str(source.get('commit') or '')[:8]}"
+    shown = f"{safe_url(str(source['repo']))} at {str(source.get('commit') or '')[:SHORT_COMMIT]}"
     folder = source.get("project_dir") or "."
     return shown if folder == "." else f"{shown}, folder {folder}"
 
@@ -50,11 +50,11 @@ def deployment_lines(
     ]
     if serving is not None and newest is not None and serving.id != newest.id:
         lines.append(
-            f"serving      run {serving.id} (the newest, {newest.id}, is {newest.status}"
-            + (f": {newest.message})" if newest.message else ")")
+            f"serving      {version_text(serving)} - the newest, {version_text(newest)}, is "
+            + (f"{newest.status}: {newest.message}" if newest.message else newest.status)
         )
     elif serving is not None:
-        lines.append(f"serving      run {serving.id}")
+        lines.append(f"serving      {version_text(serving)}")
     lines.append(f"updated      {when(view.record.updated)}")
     if newest is not None:
         lines += ["", f"stages of run {newest.id} ({newest.status}):", *_stage_table(stages)]

@@ -21,7 +21,7 @@ from bodywork_jupyter.errors import BadInputError
 
 if TYPE_CHECKING:  # the CLI imports the core inside commands, so --help stays fast
     from bodywork_jupyter.plan import Plan
-    from bodywork_jupyter.reader import RunReader
+    from bodywork_jupyter.reader import DeploymentView, RunReader
     from bodywork_jupyter.targets import Target
 
 
@@ -203,6 +203,7 @@ def _key_notes(runs: RunReader, plan: Plan) -> list[str]:
 
 def _report(runs: RunReader, run_id: str, where: str = "") -> None:
     from bodywork_jupyter.engine import states
+    from bodywork_jupyter.reader import kept_serving_note
 
     run = runs.run(run_id)
     if run.status == states.DEPLOYED:
@@ -219,6 +220,9 @@ def _report(runs: RunReader, run_id: str, where: str = "") -> None:
             output.fail(f"{stage.stage}: {stage.message}")
             output.echo(f"  log: bodywork logs {run.id} {stage.stage}{where}", err=True)
     output.fail(f"run {run.id} {run.status}: {run.message}")
+    kept = runs.serving_instead(run)
+    if kept is not None:
+        output.echo(kept_serving_note(kept), err=True)
     sys.exit(1)
 
 
@@ -237,16 +241,24 @@ def show_deployments(runs: RunReader) -> None:
     if not views:
         output.echo("no deployments")
         return
-    output.echo(f"{'NAME':<24} {'STATUS':<10} {'RUN':<24} SERVICES")
+    output.echo(f"{'NAME':<24} {'STATUS':<10} {'RUN':<24} {'SERVING':<32} SERVICES")
     for view in views:
         served = [f"{s}={u}{_beside(s, view.ingresses)}" for s, u in view.urls.items()]
         services = " ".join(served) or "-"
         run = view.run.id if view.run else "-"
-        output.echo(f"{view.name:<24} {view.status:<10} {run:<24} {services}")
+        serving = serving_tag(view)
+        output.echo(f"{view.name:<24} {view.status:<10} {run:<24} {serving:<32} {services}")
         for exit_ in view.exits.values():  # why it is failing, under its row
             output.echo(f"  {exit_.stage}: {exit_.message}")
             for line in exit_.log_tail:
                 output.echo(f"    | {line}")
+
+
+def serving_tag(view: DeploymentView) -> str:
+    """The serving version in a table's cell: ``RUN@COMMIT``, ``-`` when nothing serves."""
+    from bodywork_jupyter.reader import version_tag
+
+    return version_tag(view.serving_run) if view.serving_run is not None else "-"
 
 
 def show_deployment(

@@ -38,7 +38,20 @@ def deployment(view: DeploymentView) -> dict[str, Any]:
         "current_run": view.run.id if view.run else None,
         "run": run_summary(view.run) if view.run is not None else None,
         "serving_run": view.serving_run.id if view.serving_run else None,
+        "serving": serving(view),
         "urls": view.urls,
+    }
+
+
+def serving(view: DeploymentView) -> dict[str, Any] | None:
+    """The version that answers now (its run may not be the newest): run, commit, URLs."""
+    if view.serving_run is None:
+        return None
+    return {
+        "run": view.serving_run.id,
+        "commit": view.serving_commit,
+        "urls": view.urls,
+        "ingresses": view.ingresses,
     }
 
 

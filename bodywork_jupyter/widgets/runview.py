@@ -26,6 +26,7 @@ import ipywidgets as w  # type: ignore[import-untyped]
 from bodywork_jupyter.api import Run
 from bodywork_jupyter.engine import states
 from bodywork_jupyter.engine.store import Event, StageState
+from bodywork_jupyter.reader import kept_serving_note
 from bodywork_jupyter.widgets import dag
 
 POLL_SECONDS = 0.3
@@ -175,6 +176,9 @@ class RunView:
         self.run = run
         self.poll = poll
         self.error: str | None = None
+        #: once the run ended without deploying: the earlier version that keeps serving
+        self.kept_serving: str | None = None
+        self._kept_asked = False
         self._started: float | None = None
         self._lock = threading.RLock()
         self._last_seq = 0
@@ -257,7 +261,10 @@ class RunView:
             f"{name}: {card.status}" + (f" {card.url}" if card.url else "")
             for name, card in self.cards.items()
         )
-        return f"<RunView of run {self.run.id} ({self.run.deployment}) {self.status}: {stages}>"
+        kept = f"; {self.kept_serving}" if self.kept_serving else ""
+        return (
+            f"<RunView of run {self.run.id} ({self.run.deployment}) {self.status}: {stages}{kept}>"
+        )
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = self.widget._repr_mimebundle_(**kwargs)
@@ -330,6 +337,10 @@ class RunView:
                         self.cards[row.stage].take_row(row)
             self._run_status = run.status
             self._started = self._started or run.record.started
+            if self.settled and not self._kept_asked:  # asked once: the answer is final
+                self._kept_asked = True
+                kept = run.serving_instead
+                self.kept_serving = kept_serving_note(kept) if kept is not None else None
             now = time.time()
             logs_changed = set()
             for name, card in self.cards.items():
@@ -365,7 +376,9 @@ class RunView:
         self.header.value = (
             f"<b>run {html.escape(self.run.id)}</b> · {html.escape(self.run.deployment)} "
             f'<span style="background:{colour};padding:1px 6px;border-radius:8px">'
-            f"{html.escape(self._run_status)}</span> {clock}" + (error if self.error else "")
+            f"{html.escape(self._run_status)}</span> {clock}"
+            + (error if self.error else "")
+            + (f"<br>{html.escape(self.kept_serving)}" if self.kept_serving else "")
         )
 
     # -- try it -----------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def test_create_get_update_and_delete_deployment(tmp_path: Path, bw: Bodywork) -
     assert head["deployment"] == "calc"
     assert head["target"] == "local"
     assert head["source"] == f"{project.resolve().as_uri()} at {sha[:8]}"
-    assert head["serving"] == f"run {run_id}"
+    assert head["serving"] == f"run {run_id} (commit {sha[:8]})"
     lines = detail.splitlines()
     stages = detail.split(f"stages of run {run_id} (deployed):\n")[1].split("\n\n")[0]
     (prep,) = [ln.split() for ln in stages.splitlines() if ln.startswith("  prep ")]
@@ -159,7 +159,10 @@ def test_bodywork_2_spellings(tmp_path: Path, bw: Bodywork) -> None:
     logs = bw("deployment", "logs", "--ns", "ml", "--name", "old")
     assert "prep        | prep says hello" in logs.stdout
     services = bw("service", "display", "--ns", "ml")
-    assert services.stdout.splitlines()[1].split() == ["old/score_service", f"http://127.0.0.1:{port}"]
+    serving = f"{run_id}@{git(project, 'rev-parse', 'HEAD')[:8]}"  # the version answering
+    assert services.stdout.splitlines()[1].split() == [
+        "old/score_service", f"http://127.0.0.1:{port}", serving
+    ]
     refused = bw("service", "delete", "--ns", "ml", "--name", "score_service")
     assert refused.returncode == 2
     assert "delete deployment 'old' (bodywork delete deployment old)" in refused.stderr

@@ -67,7 +67,7 @@ def test_get_deployment_in_detail_on_a_cluster(bw: Bodywork, kube: Kube, shared:
     head = fields(detail)
     assert head["target"] == f"kubernetes (namespace {kube.namespace})"
     assert head["source"] == f"{folder.as_uri()} at {sha[:8]}"
-    assert head["serving"] == f"run {run_id}"
+    assert head["serving"] == f"run {run_id} (commit {sha[:8]})"
     stages = detail.split(f"stages of run {run_id} (deployed):\n")[1].split("\n\n")[0]
     rows = {ln.split()[0]: ln.split() for ln in stages.splitlines()[1:]}
     assert rows["prep"][:4] == ["prep", "batch", "succeeded", "1"]

@@ -174,6 +174,10 @@ def test_a_service_with_an_ingress_shows_its_ingress_url_beside_its_in_cluster_u
         serve=["FACTOR = 3", PREDICT],
     )
     in_cluster = f"http://serve.{kube.namespace}.svc.cluster.local:8000"
+    sha = subprocess.run(
+        ["git", "-C", str(shared / "web"), "rev-parse", "HEAD"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
 
     # no ingress controller here: nothing gave the Ingress an address yet
     assert f"serve is serving at {in_cluster} (ingress: waiting for an address)" in printed
@@ -185,8 +189,9 @@ def test_a_service_with_an_ingress_shows_its_ingress_url_beside_its_in_cluster_u
         (line,) = [line for line in shown.stdout.splitlines() if line.startswith("web ")]
         return line
 
-    assert listed().split(maxsplit=3) == [
-        "web", "serving", run_id, f"serve={in_cluster} (ingress: waiting for an address)"
+    assert listed().split(maxsplit=4) == [
+        "web", "serving", run_id, f"{run_id}@{sha[:8]}",
+        f"serve={in_cluster} (ingress: waiting for an address)",
     ]  # fmt: skip
 
     # an ingress controller gives it a load balancer's address (its status)...

@@ -102,6 +102,12 @@ def project(folder: Path, yaml: str, **notebooks: list[str]) -> str:
     return folder.as_uri()
 
 
+def git_head(folder: Path) -> str:
+    return subprocess.run(
+        ["git", "-C", str(folder), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
 def run_id_of(result: subprocess.CompletedProcess[str]) -> str:
     for line in result.stdout.splitlines():
         if "(run " in line:
@@ -173,7 +179,10 @@ def test_deploy_a_batch_stage_then_a_service_read_it_back_and_delete_it(
     assert row(runs, run_id).split()[1:3] == ["calc", "deployed"]
     deployments = configured("get", "deployments")
     assert deployments.returncode == 0, deployments.stderr
-    assert row(deployments, "calc ").split() == ["calc", "serving", run_id, f"serve={service_url}"]
+    sha = git_head(shared / "calc")
+    assert row(deployments, "calc ").split() == [
+        "calc", "serving", run_id, f"{run_id}@{sha[:8]}", f"serve={service_url}"
+    ]  # fmt: skip
     logs = configured("logs", run_id, "prep")
     assert logs.returncode == 0, logs.stderr
     assert logs.stdout.strip() == "prep says hello"
@@ -307,11 +316,13 @@ def test_a_broken_redeploy_leaves_the_old_version_serving(
     folder = shared / "calc"
     calc = config("name: calc", serve="service: {port: 8000}")
     url = project(folder, calc, serve=["FACTOR = 3", PREDICT])
+    v1 = git_head(folder)
     first_id = deploy(configured, url)
     assert prediction(kube, 2) == {"y": 6}
 
     # v2 raises at import: its pods crash, it never becomes ready
     project(folder, calc, serve=["raise RuntimeError('no model file')", "FACTOR = 4", PREDICT])
+    v2 = git_head(folder)
     answers: list[Any] = []
     failures: list[str] = []
     stop = threading.Event()
@@ -344,10 +355,32 @@ def test_a_broken_redeploy_leaves_the_old_version_serving(
     assert status_of(records, first_id) == "deployed"
     versions = kube.apps.list_namespaced_deployment(kube.namespace).items
     assert [d.metadata.labels["bodywork.dev/run"] for d in versions] == [first_id]
-    calc_row = row(configured("get", "deployments"), "calc ")
+    # the deploy output says what keeps serving, and every listing tells the newest run
+    # (the failed one) apart from the serving version (v1's run and commit)
+    service_url = f"http://serve.{kube.namespace}.svc.cluster.local:8000"
+    kept = f"the previous version keeps serving: run {first_id} (commit {v1[:8]}) at {service_url}"
+    assert second.stderr.splitlines()[-1] == kept, second.stderr
+    assert row(configured("get", "deployments"), "calc ").split() == [
+        "calc", "serving", second_id, f"{first_id}@{v1[:8]}", f"serve={service_url}"
+    ]  # fmt: skip
+    detail = configured("get", "deployment", "calc").stdout
     assert (
-        calc_row.split()[1] == "serving" and first_id not in calc_row
-    )  # the newest run is the failed one
+        f"serving      run {first_id} (commit {v1[:8]}) - the newest, run {second_id} "
+        f"(commit {v2[:8]}), is failed: " in detail
+    ), detail
+    listed = row(configured("service", "display"), "calc/serve").split()
+    assert listed == ["calc/serve", service_url, f"{first_id}@{v1[:8]}"]
+
+    # a good v3 replaces v1: v1's run is recorded stopped, v3 is newest and serving
+    project(folder, calc, serve=["FACTOR = 5", PREDICT])
+    v3 = git_head(folder)
+    third_id = deploy(configured, url)
+    assert prediction(kube, 2) == {"y": 10}
+    statuses = [status_of(records, r) for r in (first_id, second_id, third_id)]
+    assert statuses == ["stopped", "failed", "deployed"]
+    assert row(configured("get", "deployments"), "calc ").split()[2:4] == [
+        third_id, f"{third_id}@{v3[:8]}"
+    ]  # fmt: skip
 
 
 # -- 6. the controller pod killed mid-run --------------------------------------------------------

@@ -30,8 +30,9 @@ from bodywork_jupyter import api as bodywork_api
 from bodywork_jupyter.errors import BadInputError, NotFoundError
 from tests.engine.helpers import Bodywork, run_id_of
 from tests.notebook.kernel import execute, has_error, text
-from tests.projects import git_commit, notebook, write_yaml
+from tests.projects import free_port, git_commit, notebook, write_yaml
 from tests.server.conftest import Api, delete_all
+from tests.server.openapi_check import conforms
 
 PREP_LINES = ["alpha", "beta", "gamma"]
 STAGES = ["prep", "train"]
@@ -147,7 +148,7 @@ def cli_deployments_table(deployed: Deployed) -> dict[str, list[str]]:
     result = deployed.bw("get", "deployments")
     assert result.returncode == 0, result
     header, *rows = result.stdout.splitlines()
-    assert header.split() == ["NAME", "STATUS", "RUN", "SERVICES"], result.stdout
+    assert header.split() == ["NAME", "STATUS", "RUN", "SERVING", "SERVICES"], result.stdout
     return {row.split()[0]: row.split() for row in rows}
 
 
@@ -471,6 +472,126 @@ class TestPrefixOfSeveralRuns:
                 with closing(bodywork_api.get_run(run_id, state_dir=state_dir)) as run:
                     run.wait(timeout=60)
 
+
+
+# -- what serves after a failed redeploy ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What a surface says of a deployment: its newest run, and apart from it the version
+    that serves (its run, its commit as 8 characters, its URLs)."""
+
+    newest: str
+    run: str
+    commit: str
+    urls: dict[str, str]
+
+
+def serving_project(folder: Path, name: str, port: int, serve: str) -> str:
+    notebook(folder / "serve.ipynb", serve)
+    write_yaml(
+        folder,
+        f"""\
+        version: "2.0"
+        pipeline: {{name: {name}}}
+        stages:
+          serve: {{path: serve.ipynb, service: {{port: {port}}}}}
+        """,
+    )
+    return git_commit(folder)
+
+
+class TestServingVersion:
+    """Its own state folder: v1 serves, v2 fails; every surface names v2 the newest run and
+    v1 (run and commit) the version that serves, with the same URLs."""
+
+    @pytest.fixture
+    def state_dir(self, tmp_path: Path) -> Path:
+        return tmp_path / "state"
+
+    @pytest.fixture(autouse=True)
+    def _delete_deployments(self, state_dir: Path) -> Iterator[None]:
+        yield
+        delete_all(state_dir)
+
+    async def test_the_serving_version_apart_from_the_newest_run(
+        self, state_dir: Path, tmp_path: Path, api: Api
+    ) -> None:
+        bw, name, port = Bodywork(state_dir), unique_name(), free_port()
+        folder = tmp_path / "project"
+        v1 = serving_project(folder, name, port, "def predict(request):\n    return {}")
+        first = bw("deploy", folder, timeout=120)
+        assert first.returncode == 0, first.stdout + first.stderr
+        serving_project(folder, name, port, "raise RuntimeError('broken')")
+        second = bw("deploy", folder, timeout=120)
+        assert second.returncode == 1, second.stdout + second.stderr
+        expected = Serving(
+            run_id_of(second), run_id_of(first), v1[:8], {"serve": f"http://127.0.0.1:{port}"}
+        )
+
+        said = re.search(
+            r"^the previous version keeps serving: run (\S+) \(commit (\w+)\) at (\S+)$",
+            second.stderr,
+            re.M,
+        )
+        assert said, second.stderr
+        row = cli_serving_row(bw, name)
+        rest = (await api("GET", "deployments", name)).json()
+        (listed,) = [
+            d for d in (await api("GET", "deployments")).json()["deployments"] if d["name"] == name
+        ]
+        view = bodywork_api.deployment(name, state_dir=state_dir)
+        assert view.run is not None and view.serving_run is not None
+        cells = execute(
+            tmp_path / "kernel" / "driver.ipynb",
+            ["%load_ext bodywork_jupyter", "%bodywork deployments",
+             f"%bodywork status {expected.newest}"],
+            state_dir=state_dir,
+        )  # fmt: skip
+        assert not any(has_error(cell) for cell in cells), [c["outputs"] for c in cells]
+        magic_row = next(
+            r.split() for r in text(cells[1]).splitlines()[2:] if r.split()[0] == name
+        )
+        magic_note = text(cells[2]).splitlines()[-1]
+        assert magic_note == said.group(0), magic_note
+
+        def from_rest(body: dict[str, Any]) -> Serving:
+            return Serving(
+                body["current_run"],
+                body["serving"]["run"],
+                body["serving"]["commit"][:8],
+                body["serving"]["urls"],
+            )
+
+        answers = {
+            "cli deploy": Serving(
+                expected.newest, said.group(1), said.group(2), {"serve": said.group(3)}
+            ),
+            "cli get deployments": row,
+            "magic deployments": Serving(
+                magic_row[2], *magic_row[3].split("@"), dict([magic_row[4].split("=", 1)])
+            ),
+            "api": Serving(
+                view.run.id, view.serving_run.id, (view.serving_commit or "")[:8], view.urls
+            ),
+            "rest deployment": from_rest(rest),
+            "rest deployments": from_rest(listed),
+        }
+        assert answers == dict.fromkeys(answers, expected), answers
+        assert rest["serving_run"] == expected.run and rest["urls"] == expected.urls
+        conforms("deployments/{name}", "GET", 200, rest)  # the OpenAPI document says so too
+
+
+def cli_serving_row(bw: Bodywork, name: str) -> Serving:
+    """``get deployments``: RUN, SERVING (RUN@COMMIT) and SERVICES (STAGE=URL ...)."""
+    result = bw("get", "deployments")
+    assert result.returncode == 0, result
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["NAME", "STATUS", "RUN", "SERVING", "SERVICES"], header
+    (row,) = [r.split() for r in rows if r.split()[0] == name]
+    run, commit = row[3].split("@")
+    return Serving(row[2], run, commit, dict(s.split("=", 1) for s in row[4:]))
 
 
 # -- '%' and '_' are text, not wildcards ---------------------------------------------------------
