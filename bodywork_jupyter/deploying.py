@@ -3,6 +3,13 @@
 ``prepare`` turns what the user gave (a folder or git URL, a branch or commit,
 parameter overrides) into a Plan, checking it against the target's source rules;
 ``submit`` hands the Plan to the target. Reading runs back is ``reader.RunReader``'s job.
+
+Credentials in a git URL (``https://USER:TOKEN@host/...``) never reach a Plan. On a target
+whose stages run on this machine, ``prepare`` keeps them as the deployment's secret (the
+target's secret store) that every stage reads as the runner's git variables
+(``url_credentials``), and a later deploy of the same pipeline without them deletes that
+secret, so no stage fetches with credentials its deploy was not given. Here, in
+``prepare``, so that every surface that plans (deploy, schedule) gets them.
 """
 
 from __future__ import annotations
@@ -11,13 +18,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bodywork_jupyter import sources
+from bodywork_jupyter import sources, url_credentials
 from bodywork_jupyter.engine.store import Run
-from bodywork_jupyter.errors import BadInputError
+from bodywork_jupyter.errors import BadInputError, NotFoundError
 from bodywork_jupyter.pipeline.schema_v2 import PYTHON_PATTERN
 from bodywork_jupyter.plan import Plan, apply_params, plan_pipeline
 from bodywork_jupyter.plan.requirements_date import requirements_date
 from bodywork_jupyter.targets.base import RunOptions, Target
+from bodywork_jupyter.url_credentials import UrlCredentials
 from bodywork_runner.spec import Source
 
 
@@ -70,10 +78,46 @@ def prepare(
         )
         description, warnings = resolved.description, list(resolved.warnings)
         warnings += [dated.note] if dated.note else []
+        credentials = resolved.credentials
     plan = apply_params(plan, params)
+    keeps = target is not None and not target.requires_git  # its stages run on this machine
+    if credentials is not None and keeps:
+        plan = url_credentials.read_by_stages(plan)
+    elif credentials is not None:
+        warnings.append("the URL's git credentials are left out: nothing here keeps them")
     if target is not None:
         warnings += target.notes(plan)
+        if keeps:  # last: only a plan that is ready keeps (or drops) them
+            warnings += _keep_url_credentials(target, plan, credentials)
     return Prepared(plan, description, warnings)
+
+
+def _keep_url_credentials(
+    target: Target, plan: Plan, credentials: UrlCredentials | None
+) -> list[str]:
+    """The URL's credentials kept as the deployment's secret (replacing the one kept
+    before); without any, the one an earlier deploy kept is deleted. What to tell the user."""
+    name, group = url_credentials.secret_name(plan), plan.secrets_group
+    shown = f"secret '{name}'" + (f" of group '{group}'" if group else "")
+    if credentials is not None:
+        try:
+            target.update_secret(name, credentials.environ(), group)
+        except NotFoundError:
+            target.create_secret(name, credentials.environ(), group)
+        return [
+            f"the URL's git credentials are kept in this machine's secret store ({shown}, a "
+            "0600 file in the state folder), not in the plan or the run records: every stage "
+            f"fetches the code with them; a deploy of '{plan.pipeline}' without them deletes "
+            f"them (or: bodywork secret delete {name}{' --group ' + group if group else ''})"
+        ]
+    if not any(s.name == name and s.group == group for s in target.list_secrets(group)):
+        return []
+    target.delete_secret(name, group)
+    return [
+        f"deleted the git credentials an earlier deploy's URL gave '{plan.pipeline}' ({shown}): "
+        "this deploy's URL has none, so its stages fetch the code without them (with "
+        "BODYWORK_GIT_TOKEN if it is set where you deploy) - to use them, give them in the URL"
+    ]
 
 
 def check_source(source: Source, shown: str, target: Target) -> None:

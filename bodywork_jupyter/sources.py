@@ -7,7 +7,10 @@
   of the repository's remotes, whose URL becomes the source;
 - a plain folder: used as is;
 - a git URL: resolved to a commit with ``git ls-remote``, then shallow-fetched once
-  here to read its bodywork.yaml.
+  here to read its bodywork.yaml. Credentials in an http(s) URL are taken out of it for
+  stages on this machine (``url_credentials``: the source is the URL without them, they
+  are ``ResolvedSource.credentials``); with ``on_remote`` the URL is taken as given (a
+  cluster refuses one that holds them).
 
 Git sources are read from a temporary checkout (bodywork.yaml *as committed*, not as
 it is in the working tree). The ``ResolvedSource`` owns that checkout and removes it
@@ -24,12 +27,14 @@ the user reads the message.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -37,10 +42,12 @@ from typing import Self
 
 import git
 
+from bodywork_jupyter import url_credentials
 from bodywork_jupyter.errors import BadInputError, ConfigError, TargetUnreachableError
 from bodywork_jupyter.pipeline.load import load_pipeline
 from bodywork_jupyter.pipeline.model import Pipeline
 from bodywork_jupyter.pipeline.problems import Problem
+from bodywork_jupyter.url_credentials import UrlCredentials
 from bodywork_runner.source import TOKEN_ENV, git_credentials, scrub
 from bodywork_runner.spec import Source
 
@@ -83,6 +90,8 @@ class ResolvedSource:
     checkout: Path | None = None  # the temporary checkout to remove, if one was made
     #: when the deployed commit was made (its committer date); None for a plain folder
     committed: datetime.datetime | None = None
+    #: the credentials taken out of the URL (never in ``source``); None when it held none
+    credentials: UrlCredentials | None = field(default=None, repr=False)
 
     def close(self) -> None:
         """Remove the temporary checkout, if any; safe to call more than once."""
@@ -120,7 +129,10 @@ def resolve(
     if branch and commit:
         raise BadInputError("give --branch or --commit, not both")
     if is_git_url(target):
-        return _resolve_url(target, branch, commit)
+        if on_remote:
+            return _resolve_url(target, branch, commit)
+        url, credentials = url_credentials.split(target)
+        return _resolve_url(url, branch, commit, credentials)
     path = Path(target).expanduser()
     if path.is_file():
         path = path.parent
@@ -335,62 +347,78 @@ def _fetch_url(url: str, root: Path) -> str:
     return (root / Path(url).expanduser()).resolve().as_uri()
 
 
-def _resolve_url(url: str, branch: str | None, commit: str | None) -> ResolvedSource:
+def _resolve_url(
+    url: str, branch: str | None, commit: str | None, credentials: UrlCredentials | None = None
+) -> ResolvedSource:
     if commit and not _SHA.match(commit):
         raise BadInputError(f"--commit {commit}: not a commit hash - give a SHA (7-40 hex digits)")
+    # how the URL is named to a person: with ***@ where its credentials were
+    shown = url_credentials.shown(url) if credentials else safe_url(url)
     sha = commit
     if sha is None or len(sha) < 40:
-        sha = _ls_remote(url, branch, sha)
-    checkout = _checkout(url, sha)
+        sha = _ls_remote(url, branch, sha, shown, credentials)
+    checkout = _checkout(url, sha, shown, credentials)
     source = Source(repo=url, commit=sha)
     return ResolvedSource(
         source,
         checkout,
-        f"{safe_url(url)} at {sha[:8]}",
-        display_root=_url_display(url, sha, source.project_dir),
+        f"{shown} at {sha[:8]}",
+        display_root=_url_display(shown, sha, source.project_dir),
         checkout=checkout,
         committed=_commit_time(checkout),
+        credentials=credentials,
     )
 
 
-def _url_display(url: str, sha: str, project_dir: str) -> str:
-    """``URL@SHA8`` (credentials removed), plus ``:DIR`` for a project in a subfolder."""
-    shown = f"{safe_url(url)}@{sha[:8]}"
-    return shown if project_dir in ("", ".") else f"{shown}:{project_dir}"
+def _url_display(shown: str, sha: str, project_dir: str) -> str:
+    """``URL@SHA8`` (the URL as shown), plus ``:DIR`` for a project in a subfolder."""
+    named = f"{shown}@{sha[:8]}"
+    return named if project_dir in ("", ".") else f"{named}:{project_dir}"
 
 
-def _ls_remote(url: str, branch: str | None, short: str | None) -> str:
+@contextlib.contextmanager
+def _git_env(credentials: UrlCredentials | None) -> Iterator[dict[str, str]]:
+    """git's environment for a fetch: the runner's variables, or the URL's credentials."""
+    with git_credentials() as env:
+        yield env if credentials is None else {**env, **url_credentials.git_env(credentials)}
+
+
+def _ls_remote(
+    url: str, branch: str | None, short: str | None, shown: str, credentials: UrlCredentials | None
+) -> str:
     refs = ["refs/heads/" + branch] if branch else ["HEAD"]
     try:
-        with git_credentials() as env:
+        with _git_env(credentials) as env:
             out = str(git.Git().ls_remote(url, *refs, env=env))
     except git.GitCommandError as exc:
         raise TargetUnreachableError(
-            f"cannot reach the git repository {safe_url(url)} ({_scrub(exc.stderr)}) - "
-            f"check the URL and {_access()}"
+            f"cannot reach the git repository {shown} ({_scrub(exc.stderr, credentials)}) - "
+            f"check the URL and {_access(credentials)}"
         ) from None
     if short:
         raise BadInputError(f"--commit {short}: give the full 40-character SHA for a remote")
     line = out.split("\n")[0] if out else ""
     if not line:
-        where = safe_url(url)
-        raise BadInputError(f"{where}: has no branch {branch}" if branch else f"{where}: is empty")
+        raise BadInputError(f"{shown}: has no branch {branch}" if branch else f"{shown}: is empty")
     return str(line.split()[0])
 
 
-def _checkout(url: str, sha: str) -> Path:
+def _checkout(
+    url: str, sha: str, shown: str | None = None, credentials: UrlCredentials | None = None
+) -> Path:
     """A fresh temporary checkout of ``sha``; the caller owns it. Removed again on failure."""
     # resolved, so that paths read back from the checkout (also resolved) lie under it
     target = Path(tempfile.mkdtemp(prefix=_CHECKOUT_PREFIX)).resolve()
     try:
-        with git.Repo.init(target) as repo, git_credentials() as env:
+        with git.Repo.init(target) as repo, _git_env(credentials) as env:
             repo.git.fetch("--quiet", "--depth", "1", url, sha, env=env)
             repo.git.checkout("--quiet", "FETCH_HEAD")
     except git.GitCommandError as exc:
         shutil.rmtree(target, ignore_errors=True)
         raise TargetUnreachableError(
-            f"cannot fetch {sha[:8]} from {safe_url(url)} ({_scrub(exc.stderr)}) - check the URL, "
-            f"the commit and {_access()}"
+            f"cannot fetch {sha[:8]} from {shown or safe_url(url)} "
+            f"({_scrub(exc.stderr, credentials)}) - check the URL, the commit and "
+            f"{_access(credentials)}"
         ) from None
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
@@ -398,11 +426,13 @@ def _checkout(url: str, sha: str) -> Path:
     return target
 
 
-def _access() -> str:
+def _access(credentials: UrlCredentials | None = None) -> str:
     """The deploying user's access to a repository, as this machine's git reads it: the
-    runner's variables (BODYWORK_GIT_TOKEN, ...: the same names as on a cluster), else
-    git's own credential helpers and ssh agent - never a terminal prompt, which a deploy
-    from the Jupyter server could never answer."""
+    URL's own credentials, the runner's variables (BODYWORK_GIT_TOKEN, ...: the same names
+    as on a cluster), else git's own credential helpers and ssh agent - never a terminal
+    prompt, which a deploy from the Jupyter server could never answer."""
+    if credentials is not None:
+        return "that the URL's token may read it"
     if os.environ.get(TOKEN_ENV):
         return f"that {TOKEN_ENV} may read it"
     return (
@@ -417,8 +447,11 @@ def _commit_time(checkout: Path) -> datetime.datetime:
         return repo.head.commit.committed_datetime
 
 
-def _scrub(text: str | None) -> str:
-    return safe_url(scrub(_first_line(text)))
+def _scrub(text: str | None, credentials: UrlCredentials | None = None) -> str:
+    line = _first_line(text)
+    if credentials is not None:
+        line = line.replace(credentials.token, "***")
+    return safe_url(scrub(line))
 
 
 def _first_line(text: str | None) -> str:
