@@ -45,6 +45,9 @@ class Placement:
     #: a module binding its own port waits up to this long for it (the old version
     #: still holds it on this machine until the new one is built)
     port_wait_seconds: float = 0.0
+    #: a notebook service keeps taking connections this long once told to stop (a pod
+    #: leaving a Service's endpoints)
+    stop_delay_seconds: float = 0.0
 
 
 def runner_spec(plan: Plan, stage: PlannedStage, placement: Placement) -> StageSpec:
@@ -61,6 +64,7 @@ def runner_spec(plan: Plan, stage: PlannedStage, placement: Placement) -> StageS
             max_body_bytes=planned.max_body_bytes,
             max_connections=planned.max_connections,
             port_wait_seconds=placement.port_wait_seconds,
+            stop_delay_seconds=placement.stop_delay_seconds,
         )
     return StageSpec(
         pipeline=plan.pipeline,

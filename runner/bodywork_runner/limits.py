@@ -261,6 +261,8 @@ class _GuardedH11Protocol(H11Protocol):
     _header_timer: asyncio.TimerHandle | None = None
     _waiting_since: float | None = None  # loop time since when no request is in
     _draining = False  # the server is stopping: no connection is kept alive any more
+    #: the server was told to stop and still takes connections: none is kept alive
+    closing_all: ClassVar[bool] = False
     _refused_since_log: ClassVar[int] = 0
     _last_log: ClassVar[float] = 0.0
 
@@ -289,7 +291,7 @@ class _GuardedH11Protocol(H11Protocol):
 
     def handle_events(self) -> None:
         super().handle_events()
-        if self._draining:
+        if self._draining or self.closing_all:
             self._last_answer()  # a request that came while draining
 
     def shutdown(self) -> None:

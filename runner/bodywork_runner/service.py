@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import time
 import traceback
 import warnings
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -91,12 +93,34 @@ def _cell_failure(number: int, error: BaseException) -> StageFailed:
 
 class _Server(uvicorn.Server):
     def __init__(
-        self, config: uvicorn.Config, emitter: Emitter, stopper: Stopper, url: str
+        self,
+        config: uvicorn.Config,
+        emitter: Emitter,
+        stopper: Stopper,
+        url: str,
+        stop_delay: float = 0.0,
     ) -> None:
         super().__init__(config)
         self._emitter = emitter
         self._stopper = stopper
         self._url = url
+        self._stop_delay = stop_delay
+        self._leave_at: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._stop_delay > 0 and self._leave_at is None and not self.should_exit:
+            # a pod's address leaves its Service's endpoints while the stop comes, and is
+            # used a little longer: keep answering, each answer telling its client to close
+            self._captured_signals.append(sig)
+            self._leave_at = time.monotonic() + self._stop_delay
+            self.config.http_protocol_class.closing_all = True  # type: ignore[attr-defined]
+            return
+        super().handle_exit(sig, frame)  # (a second signal stops it at once)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._leave_at is not None and time.monotonic() >= self._leave_at:
+            self.should_exit = True
+        return await super().on_tick(counter)
 
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)
@@ -120,7 +144,9 @@ def serve(
         timeout_graceful_shutdown=10,
         **server_options(settings),  # header timeout, connection limit (limits.py)
     )
-    server = _Server(config, emitter, stopper, service_url(settings))
+    server = _Server(
+        config, emitter, stopper, service_url(settings), settings.stop_delay_seconds
+    )
     with warnings.catch_warnings():
         # uvicorn's own WSGI adapter is deprecated, and still the lightest way to serve Flask
         warnings.filterwarnings("ignore", category=DeprecationWarning, module="uvicorn")

@@ -42,6 +42,10 @@ class ServiceSettings:
     #: code and requirements are ready (0: the port must be free at once). On one machine
     #: the old version holds the port until the new one is built (``service.port_wanted``)
     port_wait_seconds: float = 0.0
+    #: once told to stop, a notebook service keeps taking connections this long (each
+    #: answer says ``Connection: close``) before it drains: on a cluster the pod's address
+    #: leaves the Service's endpoints while the stop comes, and is still used meanwhile
+    stop_delay_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -92,3 +92,34 @@ def test_a_connection_left_idle_is_closed_after_the_grace(tmp_path: Path) -> Non
         idle.close()
     finally:
         runner.stop()
+
+
+def test_with_a_stop_delay_new_connections_are_answered_a_while_after_the_stop(
+    tmp_path: Path,
+) -> None:
+    """On a cluster (stop_delay_seconds): the pod's address is still used for a moment
+    after the stop comes, while it leaves the Service's endpoints."""
+    write_notebook(tmp_path / "project" / "predict.ipynb", PREDICT)
+    settings = {"port": free_port(), "host": "127.0.0.1", "stop_delay_seconds": 1.5}
+    spec = make_spec(
+        tmp_path / "project", "predict.ipynb", tmp_path, kind="service", service=settings
+    )
+    runner = RunningRunner(spec, tmp_path)
+    try:
+        url = runner.wait_for("service.ready", timeout=60)["url"]
+        host, port = url.removeprefix("http://").split(":")
+        started = time.monotonic()
+        runner.process.send_signal(signal.SIGTERM)
+        time.sleep(0.8)
+        late = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            answer = _post(late, "{}")  # a new connection, after the stop: still answered
+            assert answer.status == 200 and answer.getheader("connection") == "close"
+        finally:
+            late.close()
+        assert runner.finish(timeout=20) == 0, runner.log()
+        assert time.monotonic() - started >= 1.5
+        stopped = [e for e in runner.events if e["event"] == "service.stopped"]
+        assert stopped, runner.log()
+    finally:
+        runner.stop()

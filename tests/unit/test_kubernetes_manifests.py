@@ -443,6 +443,8 @@ def test_the_spec_in_env_is_what_the_runner_reads(
             listen_port=service.port if service else None,
             emit_notebook=stage.kind == "batch",  # the pod's emptyDir goes with it
             service_hosts={s.name: s.k8s_name for s in by_name.values() if s.service},
+            # a replica keeps answering while its address leaves the Service's endpoints
+            stop_delay_seconds=3.0 if service else 0.0,
         )
         expected = runner_spec(plan, stage, placement)
         assert _spec_of(container) == expected

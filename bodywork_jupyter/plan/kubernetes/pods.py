@@ -31,6 +31,10 @@ from bodywork_jupyter.plan.runner_spec import Placement, runner_spec
 RUNNER_COMMAND = ("bodywork-runner",)
 #: The environment variable the runner reads its spec from (bodywork_runner.cli.SPEC_ENV).
 SPEC_ENV = "BODYWORK_STAGE_SPEC"
+#: a replica told to stop keeps answering this long (each answer saying Connection: close)
+#: while its address leaves the Service's endpoints; with its 10 s drain it is well inside
+#: the pod's default 30 s termination grace
+STOP_DELAY_SECONDS = 3.0
 #: Where a stage's files go inside its pod: one emptyDir, the code and the artifacts in it.
 WORK_MOUNT = "/bodywork/work"
 WORK_DIR = "/bodywork/work/code"
@@ -244,6 +248,7 @@ def stage_pod_spec(
         emit_notebook=stage.kind == "batch",  # the emptyDir goes with the pod
         # BODYWORK_SERVICE_<STAGE>_URL: each service by its Service's name, in the namespace
         service_hosts={s.name: service_name(s) for s in services(plan)},
+        stop_delay_seconds=0.0 if listen_port is None else STOP_DELAY_SECONDS,
     )
     spec_json = runner_spec(plan, stage, placement).to_json()
     container: Manifest = {
