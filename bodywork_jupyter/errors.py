@@ -7,13 +7,20 @@ into a message and an exit code, never a traceback::
     ├── BadInputError             exit_code 2: the user can fix it (config, arguments)
     │   ├── ConfigError           carries every Problem found, not just the first
     │   ├── TagError              a notebook's or module's stage tags are wrong
-    │   └── NotFoundError         no such run, deployment or stage (REST: 404)
+    │   ├── NotFoundError         no such run, deployment or stage (REST: 404)
+    │   └── StateFolderReadOnlyError  the local state folder is read-only or not ours to write
     └── TargetUnreachableError    exit_code 3: a cluster or git remote could not be reached
+        └── StateFolderFullError  the local state folder has no room left (disk, quota) or
+                                  its disk failed to write
+
+Both state-folder errors also derive ``StateFolderError`` (folder, reason, advice), so a
+caller that only asks "could the state folder be written?" catches one class.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -50,5 +57,33 @@ class NotFoundError(BadInputError):
 
 class TargetUnreachableError(BodyworkError):
     """A deployment target or a git remote that could not be reached."""
+
+    exit_code = 3
+
+
+class StateFolderError(BodyworkError):
+    """The local target's state folder could not be written (``BODYWORK_STATE_DIR``).
+
+    ``folder`` is the folder, ``reason`` what the system said, ``advice`` what to do; the
+    message is one line with all three. Raised as one of the two subclasses.
+    """
+
+    def __init__(self, folder: Path, reason: str, advice: str) -> None:
+        self.folder = folder
+        self.reason = reason
+        self.advice = advice
+        super().__init__(f"the state folder {folder} cannot be written ({reason}) - {advice}")
+
+
+class StateFolderReadOnlyError(StateFolderError, BadInputError):
+    """A read-only state folder, or one this user may not write: the user points
+    ``BODYWORK_STATE_DIR`` elsewhere (its history can still be read)."""
+
+    exit_code = 2
+
+
+class StateFolderFullError(StateFolderError, TargetUnreachableError):
+    """A state folder with no room left (disk full, quota) or whose disk failed: the
+    machine's trouble, as an unreachable target is."""
 
     exit_code = 3

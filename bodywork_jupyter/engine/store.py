@@ -5,6 +5,10 @@ the summary rows in one transaction, so a crash mid-run leaves history whole
 (WAL journal; every write is a short transaction). Whether a run is still driven
 by someone is not the store's question: each target decides (the local target from
 its supervisor's heartbeat) and records ``run.lost``.
+
+A state folder that cannot be written (read-only, or full when the store is opened) is
+opened read-only: its history reads as always, and every write raises the
+``StateFolderError`` that says why (``state_errors``), before it changes anything.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bodywork_jupyter.engine import states
+from bodywork_jupyter.engine import state_errors, states
 from bodywork_jupyter.engine.states import RunStatus, StageStatus
+from bodywork_jupyter.errors import StateFolderError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -198,46 +203,109 @@ class RunStore:
 
     def __init__(self, state_dir: Path | None = None) -> None:
         self.state_dir = (state_dir or default_state_dir()).resolve()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.state_dir / "runs.sqlite"
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-        self._migrate()
+        #: why this store only reads (its folder refused to be written), else None
+        self.read_only: StateFolderError | None = None
+        try:
+            self._db = self._open_for_writing()
+        except StateFolderError as exc:
+            self.read_only = exc
+            self._db = self._open_for_reading(exc)
 
     def close(self) -> None:
         self._db.close()
 
-    def _migrate(self) -> None:
-        """Add columns that newer versions know, keeping the history of older stores."""
-        for table, columns in _ADDED_COLUMNS.items():
-            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            for column, ddl in columns.items():
-                if column not in have:
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+    def _open_for_writing(self) -> sqlite3.Connection:
+        with state_errors.translated(self.state_dir):
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            state_errors.check_writable(self.state_dir, self.path)
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            try:
+                db.row_factory = sqlite3.Row
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(SCHEMA)
+                _migrate(db)
+            except BaseException:
+                db.close()
+                raise
+        return db
+
+    def _open_for_reading(self, why: StateFolderError) -> sqlite3.Connection:
+        """The store as it is, read-only, without schema changes (none can be written).
+
+        ``mode=ro`` reads a WAL store whose -shm and -wal files exist (a supervisor left
+        them, or is still writing through another mount); when they do not (it was closed
+        cleanly) SQLite cannot create them on a read-only or full folder, and then the file
+        alone is the whole store: ``immutable=1`` reads it without them. A folder with no
+        store yet reads as an empty history.
+        """
+        if not self.path.exists():
+            return _empty_store()
+        uri = self.path.as_uri()
+        db: sqlite3.Connection | None = None
+        try:
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, isolation_level=None)
+            db.execute("SELECT name FROM sqlite_master").fetchall()  # opens it for real
+        except sqlite3.OperationalError as exc:
+            if db is not None:
+                db.close()
+            wal = Path(f"{self.path}-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise why from exc  # its newest history is in a WAL that cannot be read
+            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "runs" not in tables:  # created, but its schema was never written
+            db.close()
+            return _empty_store()
+        return db
+
+    def writable(self) -> bool:
+        """Whether it can be written now: a store opened read-only tries its folder again."""
+        try:
+            self._writable()
+        except StateFolderError:
+            return False
+        return True
+
+    def _writable(self) -> None:
+        """Raise the StateFolderError that keeps this store read-only, if one still does."""
+        if self.read_only is None:
+            return
+        try:
+            db = self._open_for_writing()
+        except StateFolderError as exc:
+            self.read_only = exc
+            raise
+        self._db.close()
+        self._db, self.read_only = db, None
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        self._writable()
+        with state_errors.translated(self.state_dir):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                # SQLite ends a transaction itself on some errors (a full disk)
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
 
     # -- folders -------------------------------------------------------------------------------
 
     def run_dir(self, run_id: str) -> Path:
-        path = self.state_dir / "runs" / run_id
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return self._folder(self.state_dir / "runs" / run_id)
 
     def cache_dir(self) -> Path:
-        path = self.state_dir / "cache"
-        path.mkdir(parents=True, exist_ok=True)
+        return self._folder(self.state_dir / "cache")
+
+    def _folder(self, path: Path) -> Path:
+        with state_errors.translated(self.state_dir):
+            path.mkdir(parents=True, exist_ok=True)
         return path
 
     # -- writes --------------------------------------------------------------------------------
@@ -391,9 +459,11 @@ class RunStore:
             )
 
     def heartbeat(self, deployment: str) -> None:
-        self._db.execute(
-            "UPDATE deployments SET heartbeat=? WHERE name=?", (time.time(), deployment)
-        )
+        self._writable()
+        with state_errors.translated(self.state_dir):
+            self._db.execute(
+                "UPDATE deployments SET heartbeat=? WHERE name=?", (time.time(), deployment)
+            )
 
     def request_cancel(self, run_id: str) -> None:
         """Ask the run's driver to cancel it; a run nobody started yet is cancelled at once."""
@@ -578,6 +648,23 @@ class RunStore:
                 (fire, run_id, skipped, deployment),
             )
         return self.get_run(run_id)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Add columns that newer versions know, keeping the history of older stores."""
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for column, ddl in columns.items():
+            if column not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+
+
+def _empty_store() -> sqlite3.Connection:
+    """An empty history in memory: what a folder with no store in it holds."""
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.row_factory = sqlite3.Row
+    db.executescript(SCHEMA)
+    return db
 
 
 def _schedule(row: sqlite3.Row) -> Schedule:

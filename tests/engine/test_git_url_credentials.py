@@ -135,6 +135,10 @@ def test_the_stages_fetch_with_the_urls_token_which_is_kept_only_in_the_secret_s
     assert list((state / "runs" / run_id).rglob("spec*.json")), "no runner spec written"
     assert files_holding(state, token) == []
 
+    # the credentials go with the deployment
+    assert bw("delete", "deployment", "private").returncode == 0
+    assert not secret.exists()
+
 
 def test_the_python_api_keeps_a_token_alone_out_of_the_run_too(
     bw: Bodywork, server: GitServer, url: str, token: str

@@ -214,7 +214,12 @@ def test_a_module_stopped_for_a_new_version_that_fails_serves_again(
     # v2 cannot start: the old version, stopped to free the port, comes back
     module.write_text("raise SystemExit(5)\n", encoding="utf-8")
     git_commit(project, "v2")
-    assert bw("deploy", project).returncode == 1
+    second = bw("deploy", project)
+    assert second.returncode == 1
+    # said before it starts: one port, so the old version stops once the new one is built
+    assert f"serve binds port {port} itself: on this machine its serving version" in (
+        second.stderr
+    )
     until(lambda: status(bw, "versions") == "serving", timeout=30)
     assert until(lambda: _answers(f"{base}/"), timeout=30).isdigit()
     history = service_events(bw, run_id_of(first))

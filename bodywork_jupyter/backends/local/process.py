@@ -73,7 +73,10 @@ class RunnerProcess:
                 line = await self._proc.stdout.readline()
                 if not line:
                     break
-                log.write(line)
+                # a full or read-only state folder loses the line, not the process: its
+                # events are still followed, and its output pipe never fills up
+                with contextlib.suppress(OSError):
+                    log.write(line)
                 event = parse_event(line.decode("utf-8", errors="replace"))
                 if event is not None:
                     self.events.append(event)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bodywork_jupyter.backends.local import layout
+from bodywork_jupyter.engine import state_errors
 from bodywork_jupyter.errors import BadInputError, NotFoundError
 from bodywork_jupyter.plan.model import PlannedSecret
 from bodywork_jupyter.plan.secret_refs import MissingSecret, described, stored_name
@@ -135,16 +136,18 @@ class SecretStore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        """The folder, made private (again), locked against other changes."""
-        self.folder.parent.mkdir(parents=True, exist_ok=True)
-        self.folder.mkdir(mode=FOLDER_MODE, exist_ok=True)
-        self.folder.chmod(FOLDER_MODE)  # also one made before, or under another umask
-        fd = os.open(self.folder / _LOCK, os.O_RDWR | os.O_CREAT, FILE_MODE)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        """The folder, made private (again), locked against other changes; a full or
+        read-only state folder refuses the change as every write to it does."""
+        with state_errors.translated(self.folder.parent):
+            self.folder.parent.mkdir(parents=True, exist_ok=True)
+            self.folder.mkdir(mode=FOLDER_MODE, exist_ok=True)
+            self.folder.chmod(FOLDER_MODE)  # also one made before, or under another umask
+            fd = os.open(self.folder / _LOCK, os.O_RDWR | os.O_CREAT, FILE_MODE)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)
 
     def _write(self, full: str, record: dict[str, Any]) -> None:
         """Replace the secret's file in one step: a temporary file (0600 from the start,

@@ -9,6 +9,7 @@ services and leaves.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -24,7 +25,7 @@ from bodywork_jupyter.backends.local import (
 )
 from bodywork_jupyter.engine import states
 from bodywork_jupyter.engine.store import Deployment, Event, Run, RunStore, StageState
-from bodywork_jupyter.errors import BadInputError, NotFoundError
+from bodywork_jupyter.errors import BadInputError, NotFoundError, StateFolderError
 from bodywork_jupyter.plan.model import Plan
 from bodywork_jupyter.plan.secret_refs import missing_secrets, refusal
 from bodywork_jupyter.targets.base import (
@@ -66,6 +67,29 @@ class LocalTarget(Target):
 
     def close(self) -> None:
         self.store.close()
+
+    def notes(self, plan: Plan) -> list[str]:
+        """A module that binds its own port, redeployed while it serves: on one machine its
+        two versions cannot listen at once, so say when the port changes hands."""
+        serving = next(
+            (
+                r
+                for r in self.store.runs(plan.pipeline, limit=20, with_plan=False)
+                if r.status == states.DEPLOYED
+            ),
+            None,
+        )
+        if serving is None:
+            return []
+        served = {s.stage for s in self.store.stages(serving.id) if s.kind == "service"}
+        return [
+            f"{stage.name} binds port {stage.port} itself: on this machine its serving version "
+            "stops once the new one is built (code and requirements), so the port answers "
+            "nothing until the new one starts listening (a failed new version gives the port "
+            "back to the old one); on Kubernetes each version has pods of its own and no gap"
+            for stage in plan.stages.values()
+            if stage.serves_itself and stage.name in served
+        ]
 
     # -- changes -----------------------------------------------------------------------------
 
@@ -125,9 +149,22 @@ class LocalTarget(Target):
             if run.deployment == name:
                 self.store.record(run.id, "run.stopped", message="the deployment was deleted")
         self.store.set_deployment_status(name, states.DELETED)
+        self._forget_url_credentials(name)
         updated = self.store.get_deployment(name)
         assert updated is not None
         return updated
+
+    def _forget_url_credentials(self, name: str) -> None:
+        """The git credentials its deploy URL held go with the deployment."""
+        from bodywork_jupyter import url_credentials
+
+        newest = self.store.runs(name, limit=1)
+        if not newest:
+            return
+        plan = Plan.model_validate(newest[0].plan)
+        secret, group = url_credentials.secret_name(plan), plan.secrets_group
+        with contextlib.suppress(NotFoundError):
+            self.secrets.delete(secret, group)
 
     def _driven(self, name: str) -> bool:
         return supervisor.heartbeat_fresh(self.store, name, LOST_AFTER_SECONDS)
@@ -141,7 +178,19 @@ class LocalTarget(Target):
         }
 
     def refresh(self) -> None:
-        """Runs whose supervisor stopped beating are ``lost``, not running forever."""
+        """Runs whose supervisor stopped beating are ``lost``, not running forever.
+
+        Only when the state folder can be written: a read-only or full one is read as it
+        stands (what refresh would record waits until it can be written)."""
+        if not self.store.writable():
+            return
+        try:
+            self._mark_lost()
+            self._revive_schedules()
+        except StateFolderError:
+            return
+
+    def _mark_lost(self) -> None:
         now = time.time()
         for run in self.store.active_runs():
             if run.status == states.QUEUED and now - run.created < QUEUE_GRACE_SECONDS:
@@ -161,7 +210,6 @@ class LocalTarget(Target):
             self.store.set_deployment_status(
                 run.deployment, states.LOST, unless=(states.DELETING, states.DELETED)
             )
-        self._revive_schedules()
 
     # -- schedules (bodywork schedule): rows of the run store; the timing is scheduling.py --
 
