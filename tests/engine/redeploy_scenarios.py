@@ -293,6 +293,22 @@ def hold(seconds: float = AFTER_SECONDS) -> None:
     time.sleep(seconds)
 
 
+def redeployed_under_load(
+    bw: Bodywork, project: Path, port: int, path: str = "/predict", *, naive: int = 0
+) -> tuple[Report, dict[str, float], subprocess.CompletedProcess[str]]:
+    """Deploy ``project`` again (following it to its end) while load runs on ``port``,
+    then a moment more: the load's report, the moments marked, and the deploy's result."""
+    load = started_load(port, path, naive=naive)
+    try:
+        marks = {"redeploy": load.now()}
+        result = deploy(bw, project)
+        marks["redeployed"] = load.now()
+        hold()
+    finally:
+        report = load.stop()
+    return report, marks, result
+
+
 # -- the scenarios ---------------------------------------------------------------------------
 
 
@@ -306,14 +322,7 @@ def good_redeploy(bw: Bodywork, folder: Path) -> Outcome:
     serve_notebook(project, 2)
     git_commit(project, "v2")
     # wrk-like clients too: a kept-alive connection cut instead of told to close costs them
-    load = started_load(port, naive=NAIVE)
-    try:
-        marks = {"redeploy": load.now()}
-        result = deploy(bw, project)
-        marks["redeployed"] = load.now()
-        hold()
-    finally:
-        report = load.stop()
+    report, marks, result = redeployed_under_load(bw, project, port, naive=NAIVE)
     return Outcome("good redeploy", report, first, run_id_of(result), marks, result)
 
 
@@ -326,14 +335,7 @@ def broken_service(bw: Bodywork, folder: Path) -> Outcome:
     first = deployed(bw, project)
     serve_notebook(project, 2, broken=True)
     git_commit(project, "v2")
-    load = started_load(port)
-    try:
-        marks = {"redeploy": load.now()}
-        result = deploy(bw, project)
-        marks["redeployed"] = load.now()
-        hold()
-    finally:
-        report = load.stop()
+    report, marks, result = redeployed_under_load(bw, project, port)
     return Outcome("broken service", report, first, run_id_of(result), marks, result)
 
 
@@ -348,14 +350,7 @@ def broken_later_stage(bw: Bodywork, folder: Path) -> Outcome:
     serve_notebook(project, 2)
     batch_notebook(project, "check", sleep=3, fail=True)
     git_commit(project, "v2")
-    load = started_load(port)
-    try:
-        marks = {"redeploy": load.now()}
-        result = deploy(bw, project)
-        marks["redeployed"] = load.now()
-        hold()
-    finally:
-        report = load.stop()
+    report, marks, result = redeployed_under_load(bw, project, port)
     run_id = run_id_of(result)
     outcome = Outcome("broken later stage", report, first, run_id, marks, result)
     outcome.facts["order"] = [
@@ -470,14 +465,7 @@ def module_failed_build(bw: Bodywork, folder: Path) -> Outcome:
     module_project(project, "module-build", port, 2, requirements=["./broken-build"])
     broken_package(project / "broken-build")
     git_commit(project, "v2")
-    load = started_load(port, "/")
-    try:
-        marks = {"redeploy": load.now()}
-        result = deploy(bw, project)
-        marks["redeployed"] = load.now()
-        hold()
-    finally:
-        report = load.stop()
+    report, marks, result = redeployed_under_load(bw, project, port, "/")
     return Outcome("module: failing build", report, first, run_id_of(result), marks, result)
 
 
