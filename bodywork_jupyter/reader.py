@@ -184,6 +184,29 @@ class RunReader:
             raise NotFoundError(f"no deployment '{name}' (deployments: {known})")
         return self._view(record)
 
+    def service_url(self, deployment: str, stage: str | None = None) -> tuple[str, str]:
+        """Which service of ``deployment`` a request goes to, and its URL: ``stage``, or
+        the one service it serves (``bodywork call``, the panel's "try it")."""
+        view = self.deployment(deployment)
+        urls = view.urls
+        if not urls:
+            raise BadInputError(
+                f"deployment {deployment} serves nothing now ({view.status}) - see "
+                f"bodywork get runs {deployment}"
+            )
+        if stage is None:
+            if len(urls) > 1:
+                raise BadInputError(
+                    f"deployment {deployment} serves {', '.join(sorted(urls))} - name one"
+                )
+            stage = next(iter(urls))
+        if stage not in urls:
+            raise BadInputError(
+                f"deployment {deployment} serves no stage {stage!r} (it serves "
+                f"{', '.join(sorted(urls))})"
+            )
+        return stage, urls[stage]
+
     def _view(self, record: Deployment) -> DeploymentView:
         recent = self.target.runs(record.name, limit=20, with_plan=False)
         newest = recent[0] if recent else None

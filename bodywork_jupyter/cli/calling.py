@@ -64,25 +64,8 @@ def register(cli: click.Group) -> None:
             raise BadInputError(f"--path {path}: give a path starting with /")
         read = reader(**target)
         try:
-            view = read.deployment(deployment)
-            urls = view.urls
-            if not urls:
-                raise BadInputError(
-                    f"deployment {deployment} serves nothing now ({view.status}) - see "
-                    f"bodywork get runs {deployment}"
-                )
-            if stage is None:
-                if len(urls) > 1:
-                    raise BadInputError(
-                        f"deployment {deployment} serves {', '.join(sorted(urls))} - name one"
-                    )
-                stage = next(iter(urls))
-            if stage not in urls:
-                raise BadInputError(
-                    f"deployment {deployment} serves no stage {stage!r} (it serves "
-                    f"{', '.join(sorted(urls))})"
-                )
-            status, answer = read.target.call_service(urls[stage], path, body, timeout)
+            stage, url = read.service_url(deployment, stage)
+            status, answer = read.target.call_service(url, path, body, timeout)
         finally:
             read.target.close()
         text = answer.decode("utf-8", errors="replace")

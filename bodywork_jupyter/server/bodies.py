@@ -58,3 +58,12 @@ class GenerateBody(_Body):
 
 class TagBody(RootModel[dict[str, Any]]):
     """``PUT stages/{path}``: the stage tag itself, e.g. ``{"stage": "train"}``."""
+
+
+class CallBody(_Body):
+    """``POST deployments/{name}/call``: a request to one of the deployment's services."""
+
+    stage: Name | None = Field(None, description="The service (left out: its only one).")
+    path: Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^/")] = "/predict"
+    body: JsonValue = Field(None, description="JSON to POST; null: a GET.")
+    timeout: Annotated[float, Field(gt=0, le=300)] = 30.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bodywork_jupyter.server.base import API
-from bodywork_jupyter.server.handlers import deployments, git, pipeline, runs, stages
+from bodywork_jupyter.server.handlers import deployments, git, pipeline, runs, stages, targets
 
 _NAME = r"(?P<name>[^/]+)"
 _RUN = r"(?P<run_id>[^/]+)"
@@ -23,6 +23,7 @@ ROUTES: list[tuple[str, Any]] = [
     (rf"/{API}/pipeline/dag", pipeline.DagHandler),
     (rf"/{API}/deployments", deployments.DeploymentsHandler),
     (rf"/{API}/deployments/{_NAME}", deployments.DeploymentHandler),
+    (rf"/{API}/deployments/{_NAME}/call", deployments.CallHandler),
     (rf"/{API}/runs", runs.RunsHandler),
     (rf"/{API}/runs/{_RUN}", runs.RunHandler),
     (rf"/{API}/runs/{_RUN}/cancel", runs.CancelHandler),
@@ -30,4 +31,5 @@ ROUTES: list[tuple[str, Any]] = [
     (rf"/{API}/runs/{_RUN}/events", runs.EventsHandler),
     (rf"/{API}/runs/{_RUN}/notebooks/{_STAGE}", runs.NotebookHandler),
     (rf"/{API}/git", git.GitHandler),
+    (rf"/{API}/targets", targets.TargetsHandler),
 ]

@@ -8,6 +8,7 @@ Tests add fake targets at this seam with ``register``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from bodywork_jupyter.errors import BadInputError
 from bodywork_jupyter.targets.base import Target, TargetOptions
@@ -36,6 +37,33 @@ _FACTORIES: dict[str, TargetFactory] = {
 _COMING = {
     "argo": "exporting to Argo Workflows is not available yet",
 }
+
+
+@dataclass(frozen=True)
+class Destination:
+    """One place a deploy can go from here, as a deploy dialog offers it."""
+
+    target: str  # --target
+    label: str
+    context: str | None = None  # --context (a cluster target)
+    namespace: str | None = None  # the context's namespace, if it names one
+    current: bool = False  # the kubeconfig's current context
+
+
+def destinations() -> list[Destination]:
+    """This machine, then each context of the kubeconfig (when the Kubernetes client is
+    installed; read from the file, no cluster is asked)."""
+    found = [Destination("local", "this machine")]
+    try:
+        from bodywork_jupyter.backends.kubernetes.cluster import kubeconfig_contexts
+    except ImportError:  # the [kubernetes] extra is not installed
+        return found
+    for context, namespace, current in kubeconfig_contexts():
+        where = f" (namespace {namespace})" if namespace else ""
+        found.append(
+            Destination("kubernetes", f"Kubernetes: {context}{where}", context, namespace, current)
+        )
+    return found
 
 
 def register(name: str, factory: TargetFactory) -> None:

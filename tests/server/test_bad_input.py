@@ -101,7 +101,8 @@ def path_takers() -> list[tuple[str, str, str]]:
         for parameter in _parameters(full, method):
             if parameter["name"] == "path" and parameter["in"] in ("path", "query"):
                 found.append((template, method, parameter["in"]))
-        if _body_fields(full, method) & PATH_FIELDS:
+        # a call's path is the service's URL path (checked as one), not a file's
+        if _body_fields(full, method) & PATH_FIELDS and not template.endswith("/call"):
             found.append((template, method, "body"))
     return found
 
@@ -141,6 +142,7 @@ def test_the_document_lists_the_endpoints_these_tests_walk() -> None:
         ("stages/{path}", "put"),
         ("pipeline/generate", "post"),
         ("deployments", "post"),
+        ("deployments/{name}/call", "post"),
     }
 
 

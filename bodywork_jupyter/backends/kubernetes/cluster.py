@@ -9,6 +9,7 @@ permission and ``bodywork configure-cluster``; a missing object is ``NotFoundErr
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -179,6 +180,22 @@ def _kind(obj: dict[str, Any]) -> _Kind:
     if key not in KINDS:
         raise BadInputError(f"cannot apply a {key[1]} ({key[0]}): not a kind bodywork makes")
     return KINDS[key]
+
+
+def kubeconfig_contexts(kubeconfig: str | None = None) -> list[tuple[str, str | None, bool]]:
+    """The kubeconfig's contexts (KUBECONFIG or ~/.kube/config): (name, its namespace,
+    whether it is the current one). Read from the file alone: no cluster is asked."""
+    # read KUBECONFIG now: the client reads it once, when it is imported
+    kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+    try:
+        contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    except (ConfigException, OSError, TypeError):
+        return []
+    chosen = (current or {}).get("name")
+    return [
+        (str(c["name"]), (c.get("context") or {}).get("namespace"), c["name"] == chosen)
+        for c in contexts
+    ]
 
 
 def _connect(context: str | None, kubeconfig: str | None) -> tuple[client.ApiClient, str]:

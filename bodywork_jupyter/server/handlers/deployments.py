@@ -7,6 +7,8 @@ runs in the Jupyter server's process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -16,7 +18,7 @@ from bodywork_jupyter import deploying
 from bodywork_jupyter.reader import RunReader
 from bodywork_jupyter.server import paths, views
 from bodywork_jupyter.server.base import BodyworkHandler
-from bodywork_jupyter.server.bodies import DeployBody
+from bodywork_jupyter.server.bodies import CallBody, DeployBody
 from bodywork_jupyter.sources import is_git_url
 from bodywork_jupyter.targets import RunOptions, open_target
 
@@ -88,3 +90,36 @@ class DeploymentHandler(BodyworkHandler):
             return views.deployment(RunReader(target).deployment(name))
 
         self.reply(await asyncio.to_thread(delete))
+
+
+#: An answer longer than this is cut (the panel shows it; it is no download).
+MAX_ANSWER_BYTES = 1 << 20
+
+
+class CallHandler(BodyworkHandler):
+    """A request to one of the deployment's services, sent from the Jupyter server: the
+    browser may be elsewhere (a binder), and a cluster's service is reached through its
+    API server, as ``bodywork call`` does."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        body = self.parse(CallBody)
+        target_name = self.target_name
+        payload = None if body.body is None else json.dumps(body.body).encode()
+
+        def call() -> dict[str, Any]:
+            target = self.bodywork.target(target_name)  # this worker thread's own
+            stage, url = RunReader(target).service_url(name, body.stage)
+            status, answer = target.call_service(url, body.path, payload, body.timeout)
+            cut = len(answer) > MAX_ANSWER_BYTES
+            text = answer[:MAX_ANSWER_BYTES].decode("utf-8", errors="replace")
+            reply: dict[str, Any] = {"stage": stage, "url": url, "status": status, "text": text}
+            if cut:
+                reply["truncated"] = True
+            else:
+                with contextlib.suppress(ValueError):  # not JSON: the text says it
+                    reply["json"] = json.loads(text)
+            return reply
+
+        self.reply(await asyncio.to_thread(call))
