@@ -1,0 +1,260 @@
+/**
+ * The Bodywork panel (left sidebar): the pipeline of the file browser's folder, its DAG,
+ * Validate with every problem (a click opens the file at its line), and the git line.
+ *
+ * React (VDomRenderer) rather than hand-made DOM: the panel is state drawn again on each
+ * answer, and the views that come next (tagging form, deploy dialog, live run, history)
+ * are forms and lists of the same kind. React is JupyterLab's own, shared, not bundled.
+ */
+
+import { VDomRenderer } from '@jupyterlab/ui-components';
+import type { Message } from '@lumino/messaging';
+import * as React from 'react';
+
+import { DagView } from './dagview';
+import type { PanelModel } from './model';
+import { formatProblem, location, openTarget, type Problem, problemKey, summarize } from './problems';
+import { bodyworkIcon } from './icon';
+
+export const PANEL_ID = 'bodywork-panel';
+
+export interface PanelActions {
+  /** Open a file under the root; ``line`` is 0-based, null for none. */
+  open(path: string, line: number | null): void;
+}
+
+export class BodyworkPanel extends VDomRenderer<PanelModel> {
+  private stale = true;
+
+  constructor(
+    model: PanelModel,
+    private readonly actions: PanelActions
+  ) {
+    super(model);
+    this.id = PANEL_ID;
+    this.addClass('bw-Panel');
+    this.title.icon = bodyworkIcon;
+    this.title.caption = 'Bodywork';
+    this.node.setAttribute('role', 'region');
+    this.node.setAttribute('aria-label', 'Bodywork panel');
+  }
+
+  /** Show ``folder``; it is checked now when the panel is visible, else when it is shown. */
+  showFolder(folder: string): void {
+    this.model.setFolder(folder);
+    this.stale = true;
+    if (this.isVisible) {
+      this.check();
+    }
+  }
+
+  /** Check the folder again (when visible; else on the next show). */
+  check(): void {
+    if (!this.isVisible) {
+      this.stale = true;
+      return;
+    }
+    this.stale = false;
+    void this.model.refresh();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    if (this.stale) {
+      this.check();
+    }
+  }
+
+  protected render(): React.ReactElement {
+    return <PanelView model={this.model} actions={this.actions} onValidate={() => this.check()} />;
+  }
+}
+
+interface PanelViewProps {
+  model: PanelModel;
+  actions: PanelActions;
+  onValidate: () => void;
+}
+
+function PanelView({ model, actions, onValidate }: PanelViewProps): JSX.Element {
+  const folder = model.folder ? `/${model.folder}` : '/';
+  return (
+    <div className="bw-Panel-body" data-bw="panel" data-status={model.status} aria-busy={model.busy}>
+      <header className="bw-Panel-header">
+        <h2 className="bw-Panel-title">Bodywork</h2>
+        <p className="bw-Panel-folder" data-bw="folder" title={folder}>
+          <span className="bw-Panel-label">Folder</span> <code>{folder}</code>
+        </p>
+      </header>
+      <div className="bw-Panel-toolbar">
+        <button
+          type="button"
+          className="jp-mod-styled jp-mod-accept bw-Button"
+          data-bw="validate"
+          aria-label="Validate bodywork.yaml in this folder"
+          aria-disabled={model.busy}
+          onClick={() => {
+            if (!model.busy) {
+              onValidate();
+            }
+          }}
+        >
+          {model.busy ? 'Checking\u2026' : 'Validate'}
+        </button>
+      </div>
+      <StatusLine model={model} />
+      <GitLineView model={model} />
+      {model.validation && model.validation.problems.length > 0 && (
+        <ProblemList problems={model.validation.problems} actions={actions} />
+      )}
+      {model.status === 'ready' && model.layout && model.dag && (
+        <section className="bw-Panel-section" aria-label="Pipeline DAG">
+          <h3 className="bw-Panel-heading">
+            {model.dag.pipeline}{' '}
+            <span className="bw-Panel-muted">
+              {model.layout.nodes.length} stage{model.layout.nodes.length === 1 ? '' : 's'}
+            </span>
+          </h3>
+          <DagView
+            pipeline={model.dag.pipeline}
+            layout={model.layout}
+            onOpen={path => actions.open(path, null)}
+          />
+        </section>
+      )}
+    </div>
+  );
+}
+
+function StatusLine({ model }: { model: PanelModel }): JSX.Element {
+  let text: string;
+  let kind = 'info';
+  switch (model.status) {
+    case 'idle':
+    case 'loading':
+      text = 'Reading the folder\u2026';
+      break;
+    case 'none':
+      text =
+        'No bodywork.yaml in this folder. Tag notebooks as stages, then run ' +
+        '`bodywork generate` to write one.';
+      break;
+    case 'invalid':
+      kind = 'error';
+      text = model.validation ? summarize(model.validation) : 'bodywork.yaml is not valid';
+      break;
+    case 'ready':
+      kind = model.validation && model.validation.warnings ? 'warning' : 'ok';
+      text = model.validation ? summarize(model.validation) : 'valid';
+      break;
+    case 'error':
+      kind = 'error';
+      text = `The bodywork API did not answer: ${model.error ?? 'unknown error'}`;
+      break;
+  }
+  return (
+    <p
+      className={`bw-Panel-status bw-mod-${kind}`}
+      role="status"
+      aria-live="polite"
+      data-bw="status"
+      data-kind={kind}
+    >
+      {text}
+    </p>
+  );
+}
+
+function GitLineView({ model }: { model: PanelModel }): JSX.Element | null {
+  if (model.gitError) {
+    return (
+      <p className="bw-Git bw-mod-error" data-bw="git">
+        git: {model.gitError}
+      </p>
+    );
+  }
+  const git = model.git;
+  if (!git) {
+    return null;
+  }
+  return (
+    <div
+      className="bw-Git"
+      data-bw="git"
+      data-branch={git.branch ?? ''}
+      data-commit={git.commit ?? ''}
+      data-dirty={git.dirty ? 'true' : 'false'}
+      aria-label="Git"
+      role="group"
+    >
+      <p className="bw-Git-line">
+        <span className="bw-Panel-label">git</span> <code>{git.text}</code>
+      </p>
+      {git.warning && (
+        <p className="bw-Git-warning" role="note" data-bw="git-warning">
+          {git.warning}
+        </p>
+      )}
+    </div>
+  );
+}
+
+function ProblemList({
+  problems,
+  actions
+}: {
+  problems: Problem[];
+  actions: PanelActions;
+}): JSX.Element {
+  return (
+    <section className="bw-Panel-section" aria-label="Problems">
+      <h3 className="bw-Panel-heading">
+        Problems <span className="bw-Panel-muted">{problems.length}</span>
+      </h3>
+      <ul className="bw-Problems" data-bw="problems">
+        {problems.map((problem, index) => {
+          const target = openTarget(problem);
+          const text = formatProblem(problem);
+          const body = (
+            <>
+              <span className={`bw-Problem-severity bw-mod-${problem.severity}`}>
+                {problem.severity}
+              </span>
+              <span className="bw-Problem-where">{location(problem)}</span>
+              {problem.path && <span className="bw-Problem-field">{problem.path}</span>}
+              <span className="bw-Problem-message">{problem.message}</span>
+              {problem.hint && <span className="bw-Problem-hint">{problem.hint}</span>}
+            </>
+          );
+          return (
+            <li
+              key={problemKey(problem, index)}
+              className="bw-Problem"
+              data-bw="problem"
+              data-file={problem.file}
+              data-line={problem.line}
+              data-field={problem.path}
+              data-severity={problem.severity}
+            >
+              {target ? (
+                <button
+                  type="button"
+                  className="bw-Problem-open"
+                  aria-label={`Open ${location(problem)}: ${text}`}
+                  title={text}
+                  onClick={() => actions.open(target.path, target.line)}
+                >
+                  {body}
+                </button>
+              ) : (
+                <div className="bw-Problem-text" title={text}>
+                  {body}
+                </div>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+    </section>
+  );
+}
