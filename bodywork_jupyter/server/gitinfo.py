@@ -9,6 +9,9 @@ import git
 
 from bodywork_jupyter.sources import safe_url
 
+#: JupyterLab's own autosaves, made by opening a notebook: no change of the user's
+_NOT_CHECKPOINTS = ":(exclude,glob)**/.ipynb_checkpoints/**"
+
 
 def describe(folder: Path) -> dict[str, Any]:
     """The repository holding ``folder`` (remote URL without credentials), or is_repo false."""
@@ -43,7 +46,9 @@ def describe(folder: Path) -> dict[str, Any]:
 
 def _status(repo: git.Repo, pathspec: str) -> list[dict[str, str]]:
     """``git status --porcelain`` for the folder: paths relative to the repository root."""
-    out = repo.git.status("--porcelain=v1", "-z", "--untracked-files=all", "--", pathspec)
+    out = repo.git.status(
+        "--porcelain=v1", "-z", "--untracked-files=all", "--", pathspec, _NOT_CHECKPOINTS
+    )
     entries = out.split("\0")
     changed: list[dict[str, str]] = []
     index = 0

@@ -89,6 +89,9 @@ async def test_git(api: Api, jp_root_dir: Path) -> None:
     git("remote", "add", "origin", "https://user:s3cret@example.com/team/repo.git")
     git("add", "project/prepare.ipynb")
     (repo / "project" / "new.txt").write_text("x")
+    # JupyterLab's autosave of an opened notebook is no change of the user's
+    (repo / "project" / ".ipynb_checkpoints").mkdir()
+    (repo / "project" / ".ipynb_checkpoints" / "prepare-checkpoint.ipynb").write_text("{}")
     reply = await api("GET", "git", params={"path": "repo/project"})
     info = reply.json()
     assert reply.status == 200 and info["is_repo"] is True, reply
@@ -100,3 +103,4 @@ async def test_git(api: Api, jp_root_dir: Path) -> None:
     assert info["project_dir"] == "project" and info["root"] == str(repo.resolve())
     changed = {c["path"]: c["status"] for c in info["changed_files"]}
     assert changed["project/prepare.ipynb"] == "A" and changed["project/new.txt"] == "??"
+    assert not [path for path in changed if ".ipynb_checkpoints" in path]
