@@ -86,7 +86,9 @@ def _delete_deployments(state_dir: Path) -> None:
         target.close()
 
 
-@pytest.fixture(scope="session")
+# per module: playwright's sync API holds an event loop in this thread while it runs,
+# so it must stop before the other tiers' asyncio.run()
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     if MISSING:
         pytest.fail(f"{MISSING}: CI must run every tier", pytrace=False)

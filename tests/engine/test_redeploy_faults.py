@@ -17,7 +17,9 @@ from tests.engine import redeploy_scenarios as scenarios
 from tests.engine.helpers import Bodywork
 
 #: how a request in flight on a replica killed with SIGKILL dies (the proxy passes it on)
-CUT = frozenset({"RemoteDisconnected", "ConnectionResetError", "BrokenPipeError"})
+CUT = frozenset(
+    {"RemoteDisconnected", "ConnectionResetError", "BrokenPipeError", "IncompleteRead"}
+)
 
 
 def test_a_good_redeploy_under_load_loses_no_request(tmp_path: Path, bw: Bodywork) -> None:

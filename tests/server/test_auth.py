@@ -21,6 +21,7 @@ ENDPOINTS = [
     ("POST", "deployments"),
     ("GET", "deployments/demo"),
     ("DELETE", "deployments/demo"),
+    ("POST", "deployments/demo/call"),
     ("GET", "runs"),
     ("GET", "runs/r1"),
     ("POST", "runs/r1/cancel"),
@@ -28,6 +29,7 @@ ENDPOINTS = [
     ("GET", "runs/r1/events"),
     ("GET", "runs/r1/notebooks/s"),
     ("GET", "git"),
+    ("GET", "targets"),
 ]
 
 

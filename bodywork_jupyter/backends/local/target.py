@@ -23,7 +23,7 @@ from bodywork_jupyter.backends.local import (
     secret_store,
     supervisor,
 )
-from bodywork_jupyter.engine import states
+from bodywork_jupyter.engine import state_errors, states
 from bodywork_jupyter.engine.store import Deployment, Event, Run, RunStore, StageState
 from bodywork_jupyter.errors import BadInputError, NotFoundError, StateFolderError
 from bodywork_jupyter.plan.model import Plan
@@ -94,6 +94,11 @@ class LocalTarget(Target):
     # -- changes -----------------------------------------------------------------------------
 
     def submit(self, plan: Plan, options: RunOptions) -> Run:
+        # first: a full folder also silences heartbeats, so a live supervisor would look
+        # like a stranger holding its port
+        refused = state_errors.why_not_writable(self.state_dir)
+        if refused is not None:
+            raise refused
         deployment = self.store.get_deployment(plan.pipeline)
         if deployment is not None and deployment.status == states.DELETING:
             raise BadInputError(
