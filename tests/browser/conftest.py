@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.helpers import delete_all
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # lab_helpers, any import mode
 
 #: Debian's chromium (scripts/setup-browser); never a browser playwright downloads.
@@ -69,21 +71,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield lab
     finally:
         stop_lab(lab)
-        _delete_deployments(lab.state_dir)
-
-
-def _delete_deployments(state_dir: Path) -> None:
-    """Stop every supervisor the panel started: nothing may outlive the tests."""
-    if not (state_dir / "runs.sqlite").exists():
-        return
-    from bodywork_jupyter.targets import TargetOptions, open_target
-
-    target = open_target(TargetOptions(state_dir=state_dir))
-    try:
-        for deployment in target.deployments():
-            target.delete(deployment.name)
-    finally:
-        target.close()
+        delete_all(lab.state_dir)
 
 
 # per module: playwright's sync API holds an event loop in this thread while it runs,

@@ -45,3 +45,17 @@ def run_id_of(result: subprocess.CompletedProcess[str]) -> str:
         if "(run " in line:
             return line.split("(run ")[1].rstrip(")")
     raise AssertionError(f"no run id in output:\n{result.stdout}\n{result.stderr}")
+
+
+def delete_all(state_dir: Path) -> None:
+    """Stop every supervisor started in ``state_dir``: nothing may outlive the tests."""
+    if not (state_dir / "runs.sqlite").exists():
+        return
+    from bodywork_jupyter.targets import TargetOptions, open_target
+
+    target = open_target(TargetOptions(state_dir=state_dir))
+    try:
+        for deployment in target.deployments():
+            target.delete(deployment.name)
+    finally:
+        target.close()

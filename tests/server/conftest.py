@@ -16,7 +16,7 @@ from pytest_jupyter.jupyter_server import *  # noqa: F403
 from tornado.httpclient import HTTPResponse
 from traitlets.config import Config
 
-from bodywork_jupyter.targets import TargetOptions, open_target
+from tests.engine.helpers import delete_all
 
 
 @pytest.fixture
@@ -32,18 +32,6 @@ def jp_server_config(state_dir: Path) -> Config:
             "BodyworkExtension": {"state_dir": str(state_dir)},
         }
     )
-
-
-def delete_all(state_dir: Path) -> None:
-    """Stop every supervisor started in ``state_dir``: nothing may outlive the tests."""
-    if not (state_dir / "runs.sqlite").exists():
-        return
-    target = open_target(TargetOptions(state_dir=state_dir))
-    try:
-        for deployment in target.deployments():
-            target.delete(deployment.name)
-    finally:
-        target.close()
 
 
 @pytest.fixture(autouse=True)
