@@ -1,6 +1,7 @@
 /**
  * The bodywork REST API (bodywork_jupyter/server, openapi.yaml), called with the Jupyter
  * server's own settings: its base URL, token and XSRF cookie, as every JupyterLab request.
+ * The types mirror openapi.yaml's schemas; every view reads the API through this class.
  */
 
 import { URLExt } from '@jupyterlab/coreutils';
@@ -25,8 +26,222 @@ export class BodyworkApiError extends Error {
   }
 }
 
+/** openapi.yaml: Parameter (a notebook's `parameters` cell, one name). */
+export interface Parameter {
+  name: string;
+  type: string;
+  default: unknown;
+  help: string;
+}
+
+/** openapi.yaml: StageTag: `stage` and any bodywork.yaml 2.0 stage field except `path`. */
+export interface StageTag {
+  stage: string;
+  kind?: 'batch' | 'service';
+  depends_on?: string[];
+  [field: string]: unknown;
+}
+
+/** openapi.yaml: StageFile. */
+export interface StageFile {
+  path: string;
+  type: 'notebook' | 'module';
+  stage: string | null;
+  tag: StageTag | null;
+  parameters: Parameter[];
+  problems: Problem[];
+  changed?: boolean;
+}
+
+/** openapi.yaml: Generated. */
+export interface Generated {
+  config_file: string;
+  changed: boolean;
+  written: boolean;
+  diff: string;
+  notices: string[];
+  problems: Problem[];
+}
+
+/** openapi.yaml: GET targets. */
+export interface Target {
+  target: string;
+  label: string;
+  context: string | null;
+  namespace: string | null;
+  current: boolean;
+}
+
+/** openapi.yaml: DeployRequest. */
+export interface DeployRequest {
+  path: string;
+  branch?: string | null;
+  commit?: string | null;
+  target?: string;
+  context?: string | null;
+  namespace?: string | null;
+  image?: string | null;
+  /** `{"stage.name": value}` */
+  params?: Record<string, unknown>;
+  max_parallel?: number;
+}
+
+export type RunStatus =
+  | 'queued'
+  | 'running'
+  | 'deployed'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled'
+  | 'lost'
+  | 'stopped';
+
+export type StageStatusName =
+  | 'pending'
+  | 'running'
+  | 'retrying'
+  | 'ready'
+  | 'restarting'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled'
+  | 'skipped'
+  | 'lost'
+  | 'stopped';
+
+/** openapi.yaml: Source (where the code comes from; URLs without credentials). */
+export type Source = Record<string, unknown>;
+
+/** openapi.yaml: RunSummary. */
+export interface RunSummary {
+  id: string;
+  deployment: string;
+  status: RunStatus;
+  message: string;
+  created: number;
+  started: number | null;
+  finished: number | null;
+  source: Source;
+  cancel_requested: boolean;
+  [field: string]: unknown;
+}
+
+/** openapi.yaml: StageStatus. */
+export interface StageStatus {
+  name: string;
+  kind: 'batch' | 'service';
+  status: StageStatusName;
+  attempt: number;
+  started: number | null;
+  finished: number | null;
+  duration: number | null;
+  message: string;
+  url: string | null;
+  log: string | null;
+  notebook: string | null;
+}
+
+/** openapi.yaml: RunDetail. */
+export interface RunDetail extends RunSummary {
+  options: Record<string, unknown>;
+  settled: boolean;
+  finished_ok: boolean;
+  stages: StageStatus[];
+  urls: Record<string, string>;
+  links: { self: string; events: string; cancel: string };
+  /** Only in a deploy's answer. */
+  warnings?: string[];
+}
+
+/** openapi.yaml: ServingVersion. */
+export interface ServingVersion {
+  run: string;
+  commit: string | null;
+  urls: Record<string, string>;
+  ingresses: Record<string, string | null>;
+}
+
+/** openapi.yaml: Deployment (GET deployments/{name} adds `runs`). */
+export interface Deployment {
+  name: string;
+  pipeline: string;
+  target: string;
+  status: string;
+  source: Source;
+  created: number;
+  updated: number;
+  current_run: string | null;
+  run: RunSummary | null;
+  serving_run: string | null;
+  serving: ServingVersion | null;
+  urls: Record<string, string>;
+  runs?: RunSummary[];
+}
+
+/** openapi.yaml: Event. */
+export interface RunEvent {
+  seq: number;
+  run_id: string;
+  time: number;
+  type: string;
+  stage: string | null;
+  attempt: number | null;
+  data: Record<string, unknown>;
+}
+
+/** openapi.yaml: Events. */
+export interface Events {
+  run_id: string;
+  status: string;
+  events: RunEvent[];
+  next_after: number;
+  finished: boolean;
+}
+
+/** openapi.yaml: LogChunk. */
+export interface LogChunk {
+  run_id: string;
+  stage: string;
+  attempt: number;
+  status: string;
+  offset: number;
+  next_offset: number;
+  eof: boolean;
+  finished: boolean;
+  text: string;
+}
+
+/** POST deployments/{name}/call. */
+export interface CallRequest {
+  stage?: string | null;
+  path?: string;
+  body?: unknown;
+  timeout?: number;
+}
+
+export interface CallResult {
+  stage: string;
+  url: string;
+  status: number;
+  text: string;
+  json?: unknown;
+  truncated?: boolean;
+}
+
+/** A notebook as nbformat 4 JSON. */
+export interface NotebookJson {
+  cells: unknown[];
+  metadata?: Record<string, unknown>;
+  nbformat?: number;
+  nbformat_minor?: number;
+}
+
+const enc = encodeURIComponent;
+
 export class BodyworkApi {
-  constructor(private readonly settings = ServerConnection.makeSettings()) {}
+  constructor(readonly settings = ServerConnection.makeSettings()) {}
+
+  // -- pipeline ------------------------------------------------------------------------
 
   /** `GET pipeline/validate?path=DIR`: always 200, with every problem. */
   validate(folder: string): Promise<Validation> {
@@ -38,17 +253,152 @@ export class BodyworkApi {
     return this.get<Dag>('pipeline/dag', { path: folder });
   }
 
+  /** `POST pipeline/generate`: write bodywork.yaml from the tags (check: only report). */
+  generate(folder: string, check = false): Promise<Generated> {
+    return this.request<Generated>('POST', 'pipeline/generate', {}, { folder, check });
+  }
+
   /** `GET git?path=DIR`: the repository around the folder (is_repo false outside git). */
   git(folder: string): Promise<GitInfo> {
     return this.get<GitInfo>('git', { path: folder });
   }
 
-  async get<T>(endpoint: string, query: Record<string, string> = {}): Promise<T> {
-    const url =
-      URLExt.join(this.settings.baseUrl, API, endpoint) + URLExt.objectToQueryString(query);
+  // -- stages (tags) -------------------------------------------------------------------
+
+  /** `GET stages?path=DIR`: the folder's notebooks and modules with their tags. */
+  async stages(folder: string, tagged = false): Promise<StageFile[]> {
+    const query: Record<string, string> = { path: folder };
+    if (tagged) {
+      query.tagged = 'true';
+    }
+    const answer = await this.get<{ stages: StageFile[] }>('stages', query);
+    return answer.stages;
+  }
+
+  /** `GET stages/{path}`: one file's tag and parameters. */
+  stage(path: string): Promise<StageFile> {
+    return this.get<StageFile>(`stages/${encodePath(path)}`);
+  }
+
+  /** `PUT stages/{path}`: set the file's tag (only its metadata is written). */
+  setTag(path: string, tag: StageTag): Promise<StageFile> {
+    return this.request<StageFile>('PUT', `stages/${encodePath(path)}`, {}, tag);
+  }
+
+  /** `DELETE stages/{path}`: remove the file's tag. */
+  removeTag(path: string): Promise<StageFile> {
+    return this.request<StageFile>('DELETE', `stages/${encodePath(path)}`);
+  }
+
+  // -- deployments ---------------------------------------------------------------------
+
+  /** `GET targets`: this machine, then each kubeconfig context. */
+  async targets(): Promise<Target[]> {
+    return (await this.get<{ targets: Target[] }>('targets')).targets;
+  }
+
+  /** `GET deployments` (all: the deleted ones too). */
+  async deployments(all = false): Promise<Deployment[]> {
+    const answer = await this.get<{ deployments: Deployment[] }>(
+      'deployments',
+      all ? { all: 'true' } : {}
+    );
+    return answer.deployments;
+  }
+
+  /** `GET deployments/{name}`: with its last 20 runs. */
+  deployment(name: string): Promise<Deployment> {
+    return this.get<Deployment>(`deployments/${enc(name)}`);
+  }
+
+  /** `POST deployments`: the run is queued and handed to a supervisor (201). */
+  deploy(request: DeployRequest): Promise<RunDetail> {
+    return this.request<RunDetail>('POST', 'deployments', {}, request);
+  }
+
+  /** `DELETE deployments/{name}`: stop its services (its history is kept). */
+  deleteDeployment(name: string): Promise<Deployment> {
+    return this.request<Deployment>('DELETE', `deployments/${enc(name)}`);
+  }
+
+  /** `POST deployments/{name}/call`: try one of its services, from the server. */
+  call(name: string, request: CallRequest): Promise<CallResult> {
+    return this.request<CallResult>('POST', `deployments/${enc(name)}/call`, {}, request);
+  }
+
+  // -- runs ----------------------------------------------------------------------------
+
+  /** `GET runs`, newest first. */
+  async runs(deployment?: string, limit = 50): Promise<RunSummary[]> {
+    const query: Record<string, string> = { limit: String(limit) };
+    if (deployment) {
+      query.deployment = deployment;
+    }
+    return (await this.get<{ runs: RunSummary[] }>('runs', query)).runs;
+  }
+
+  /** `GET runs/{id}`: every stage's status, attempt, timings, URL and links. */
+  run(runId: string): Promise<RunDetail> {
+    return this.get<RunDetail>(`runs/${enc(runId)}`);
+  }
+
+  /** `POST runs/{id}/cancel` (202). */
+  cancel(runId: string): Promise<RunDetail> {
+    return this.request<RunDetail>('POST', `runs/${enc(runId)}/cancel`);
+  }
+
+  /** `GET runs/{id}/events?after=N` as JSON (the stream is ``eventsUrl``). */
+  events(runId: string, after = 0): Promise<Events> {
+    return this.get<Events>(`runs/${enc(runId)}/events`, { after: String(after) });
+  }
+
+  /**
+   * The URL of the run's server-sent event stream (for an EventSource: same origin, the
+   * session cookie; a GET needs no XSRF token).
+   */
+  eventsUrl(runId: string, after = 0): string {
+    return this.url(`runs/${enc(runId)}/events`, after ? { after: String(after) } : {});
+  }
+
+  /** `GET runs/{id}/logs/{stage}?offset=N`: whole lines; ask again from next_offset. */
+  logs(runId: string, stage: string, offset = 0): Promise<LogChunk> {
+    return this.get<LogChunk>(`runs/${enc(runId)}/logs/${enc(stage)}`, {
+      offset: String(offset)
+    });
+  }
+
+  /** `GET runs/{id}/notebooks/{stage}`: the executed notebook, with its outputs. */
+  notebook(runId: string, stage: string): Promise<NotebookJson> {
+    return this.get<NotebookJson>(`runs/${enc(runId)}/notebooks/${enc(stage)}`);
+  }
+
+  // -- the transport -------------------------------------------------------------------
+
+  url(endpoint: string, query: Record<string, string> = {}): string {
+    return (
+      URLExt.join(this.settings.baseUrl, API, endpoint) +
+      (Object.keys(query).length ? URLExt.objectToQueryString(query) : '')
+    );
+  }
+
+  get<T>(endpoint: string, query: Record<string, string> = {}): Promise<T> {
+    return this.request<T>('GET', endpoint, query);
+  }
+
+  async request<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    endpoint: string,
+    query: Record<string, string> = {},
+    body?: unknown
+  ): Promise<T> {
+    const init: RequestInit = { method };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers = { 'Content-Type': 'application/json' };
+    }
     let response: Response;
     try {
-      response = await ServerConnection.makeRequest(url, { method: 'GET' }, this.settings);
+      response = await ServerConnection.makeRequest(this.url(endpoint, query), init, this.settings);
     } catch (error) {
       throw new BodyworkApiError(0, `the Jupyter server could not be reached: ${error}`);
     }
@@ -60,13 +410,23 @@ export class BodyworkApi {
       data = null;
     }
     if (!response.ok) {
-      const body = (data ?? {}) as { error?: string; problems?: Problem[] };
+      const answer = (data ?? {}) as { error?: string; problems?: Problem[] };
       throw new BodyworkApiError(
         response.status,
-        body.error ?? `${response.status} ${response.statusText}`,
-        body.problems ?? []
+        answer.error ?? `${response.status} ${response.statusText}`,
+        answer.problems ?? []
       );
     }
     return data as T;
   }
+}
+
+/** A path under the root, each segment encoded, its slashes kept (stages/{path}). */
+export function encodePath(path: string): string {
+  return path.split('/').map(enc).join('/');
+}
+
+/** The message of anything thrown, for a status line. */
+export function errorMessage(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason);
 }

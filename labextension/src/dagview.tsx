@@ -6,12 +6,15 @@
 
 import * as React from 'react';
 
+import type { StageStatus } from './api';
 import { type DagLayout, describeDag, describeStage, edgePath, GEOMETRY, truncate } from './dag';
 
 export interface DagViewProps {
   pipeline: string;
   layout: DagLayout;
   onOpen: (path: string) => void;
+  /** The followed run's stages (their status colours the boxes); undefined: no run. */
+  statuses?: ReadonlyMap<string, StageStatus>;
 }
 
 const NAME_CHARS = 16;

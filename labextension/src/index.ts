@@ -15,17 +15,23 @@ import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
 
 import { BodyworkApi } from './api';
+import type { PanelServices } from './context';
+import { registerExecuted } from './executed';
+import { GenerateModel } from './generate';
+import { HistoryModel } from './history';
 import { bodyworkIcon } from './icon';
+import { LiveRunModel } from './liverun';
 import { PanelModel } from './model';
 import { openAt } from './open';
 import { BodyworkPanel, PANEL_ID } from './panel';
+import { tagPlugin } from './tagplugin';
 
 export const OPEN_PANEL = 'bodywork:open-panel';
 
 /** How long to wait after a file change before checking again (saves come in bursts). */
 const SETTLE_MS = 400;
 
-const plugin: JupyterFrontEndPlugin<void> = {
+const panelPlugin: JupyterFrontEndPlugin<void> = {
   id: '@bodywork-jupyter/labextension:panel',
   description: 'The Bodywork panel: the pipeline of the current folder, its DAG and problems.',
   autoStart: true,
@@ -40,18 +46,29 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null
   ) => {
     const contents = app.serviceManager.contents;
-    const model = new PanelModel(new BodyworkApi(app.serviceManager.serverSettings), contents);
-    const panel = new BodyworkPanel(model, {
+    const api = new BodyworkApi(app.serviceManager.serverSettings);
+    const model = new PanelModel(api, contents);
+    const folder = () => contents.localPath(fileBrowser.model.path);
+    const openExecuted = registerExecuted(app, docManager, api);
+    let panel: BodyworkPanel;
+    const services: PanelServices = {
+      api,
+      folder,
       open: (path, line) => {
         openAt(docManager, path, line).catch(error =>
           showErrorMessage(`Could not open ${path}`, error)
         );
-      }
-    });
+      },
+      openExecuted,
+      recheck: () => panel.check()
+    };
+    const run = new LiveRunModel(services);
+    const history = new HistoryModel(services, run);
+    const generate = new GenerateModel(services);
+    panel = new BodyworkPanel(model, { services, generate, run, history });
     app.shell.add(panel, 'left', { rank: 850 });
     restorer?.add(panel, PANEL_ID);
 
-    const folder = () => contents.localPath(fileBrowser.model.path);
     panel.showFolder(folder());
     fileBrowser.model.pathChanged.connect(() => panel.showFolder(folder()));
 
@@ -77,4 +94,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [panelPlugin, tagPlugin];

@@ -11,16 +11,28 @@ import { VDomRenderer } from '@jupyterlab/ui-components';
 import type { Message } from '@lumino/messaging';
 import * as React from 'react';
 
+import type { PanelServices } from './context';
 import { DagView } from './dagview';
+import { DeployButton } from './deploy';
+import type { GenerateModel } from './generate';
+import { GenerateButton, GenerateResult } from './generateview';
+import type { HistoryModel } from './history';
+import { HistoryView } from './historyview';
+import type { LiveRunModel } from './liverun';
 import type { PanelModel } from './model';
+import { LiveRunView } from './runview';
+import { useModel } from './usemodel';
 import { formatProblem, location, openTarget, type Problem, problemKey, summarize } from './problems';
 import { bodyworkIcon } from './icon';
 
 export const PANEL_ID = 'bodywork-panel';
 
-export interface PanelActions {
-  /** Open a file under the root; ``line`` is 0-based, null for none. */
-  open(path: string, line: number | null): void;
+/** The panel's parts, each with its own model (index.ts builds them). */
+export interface PanelParts {
+  services: PanelServices;
+  generate: GenerateModel;
+  run: LiveRunModel;
+  history: HistoryModel;
 }
 
 export class BodyworkPanel extends VDomRenderer<PanelModel> {
@@ -28,7 +40,7 @@ export class BodyworkPanel extends VDomRenderer<PanelModel> {
 
   constructor(
     model: PanelModel,
-    private readonly actions: PanelActions
+    private readonly parts: PanelParts
   ) {
     super(model);
     this.id = PANEL_ID;
@@ -66,17 +78,18 @@ export class BodyworkPanel extends VDomRenderer<PanelModel> {
   }
 
   protected render(): React.ReactElement {
-    return <PanelView model={this.model} actions={this.actions} onValidate={() => this.check()} />;
+    return <PanelView model={this.model} parts={this.parts} onValidate={() => this.check()} />;
   }
 }
 
 interface PanelViewProps {
   model: PanelModel;
-  actions: PanelActions;
+  parts: PanelParts;
   onValidate: () => void;
 }
 
-function PanelView({ model, actions, onValidate }: PanelViewProps): JSX.Element {
+function PanelView({ model, parts, onValidate }: PanelViewProps): JSX.Element {
+  const actions = parts.services;
   const folder = model.folder ? `/${model.folder}` : '/';
   return (
     <div className="bw-Panel-body" data-bw="panel" data-status={model.status} aria-busy={model.busy}>
@@ -101,28 +114,43 @@ function PanelView({ model, actions, onValidate }: PanelViewProps): JSX.Element 
         >
           {model.busy ? 'Checking\u2026' : 'Validate'}
         </button>
+        <GenerateButton model={parts.generate} />
+        <DeployButton model={model} run={parts.run} history={parts.history} />
       </div>
       <StatusLine model={model} />
       <GitLineView model={model} />
       {model.validation && model.validation.problems.length > 0 && (
         <ProblemList problems={model.validation.problems} actions={actions} />
       )}
-      {model.status === 'ready' && model.layout && model.dag && (
-        <section className="bw-Panel-section" aria-label="Pipeline DAG">
-          <h3 className="bw-Panel-heading">
-            {model.dag.pipeline}{' '}
-            <span className="bw-Panel-muted">
-              {model.layout.nodes.length} stage{model.layout.nodes.length === 1 ? '' : 's'}
-            </span>
-          </h3>
-          <DagView
-            pipeline={model.dag.pipeline}
-            layout={model.layout}
-            onOpen={path => actions.open(path, null)}
-          />
-        </section>
-      )}
+      <GenerateResult model={parts.generate} />
+      {model.status === 'ready' && <DagSection model={model} parts={parts} />}
+      <LiveRunView run={parts.run} />
+      <HistoryView history={parts.history} />
     </div>
+  );
+}
+
+/** The DAG; drawn again when the followed run changes too (its stages' colours). */
+function DagSection({ model, parts }: { model: PanelModel; parts: PanelParts }): JSX.Element | null {
+  const run = useModel(parts.run);
+  if (!model.layout || !model.dag) {
+    return null;
+  }
+  return (
+    <section className="bw-Panel-section" aria-label="Pipeline DAG">
+      <h3 className="bw-Panel-heading">
+        {model.dag.pipeline}{' '}
+        <span className="bw-Panel-muted">
+          {model.layout.nodes.length} stage{model.layout.nodes.length === 1 ? '' : 's'}
+        </span>
+      </h3>
+      <DagView
+        pipeline={model.dag.pipeline}
+        layout={model.layout}
+        onOpen={path => parts.services.open(path, null)}
+        statuses={run.stagesOf(model.dag.pipeline)}
+      />
+    </section>
   );
 }
 
@@ -204,7 +232,7 @@ function ProblemList({
   actions
 }: {
   problems: Problem[];
-  actions: PanelActions;
+  actions: PanelServices;
 }): JSX.Element {
   return (
     <section className="bw-Panel-section" aria-label="Problems">

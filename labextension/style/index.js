@@ -1,1 +1,4 @@
 import './base.css';
+import './tagging.css';
+import './run.css';
+import './history.css';
