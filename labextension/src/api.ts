@@ -123,7 +123,8 @@ export interface RunSummary {
   finished: number | null;
   source: Source;
   cancel_requested: boolean;
-  [field: string]: unknown;
+  /** Who started the run (the Jupyter user for a deploy from the panel; the OS user for one from a terminal); null when not recorded. */
+  started_by: string | null;
 }
 
 /** openapi.yaml: StageStatus. */
@@ -139,6 +140,8 @@ export interface StageStatus {
   url: string | null;
   log: string | null;
   notebook: string | null;
+  /** A service's example request body (its `service.example`, else the JSON its notebook passes to `predict`); null: none known. */
+  example?: unknown;
 }
 
 /** openapi.yaml: RunDetail. */
