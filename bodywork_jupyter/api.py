@@ -17,10 +17,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import JsonValue
+
 from bodywork_jupyter import deploying
+from bodywork_jupyter.engine.started_by import os_user
 from bodywork_jupyter.engine.store import Event, StageState
 from bodywork_jupyter.engine.store import Run as RunRecord
-from bodywork_jupyter.reader import DeploymentView, RunReader
+from bodywork_jupyter.reader import DeploymentView, RunReader, examples_of
 from bodywork_jupyter.targets import RunOptions, Target, TargetOptions, open_target
 
 
@@ -63,6 +66,19 @@ class Run:
     @property
     def message(self) -> str:
         return self.record.message
+
+    @property
+    def started_by(self) -> str | None:
+        """Who started the run: the OS user of a deploy from here (the CLI, the magics, this
+        API), the Jupyter user of one from JupyterLab, ``schedule NAME`` for a schedule's
+        fire; None when it was not recorded (runs from before it was)."""
+        return self.record.started_by
+
+    @property
+    def examples(self) -> dict[str, JsonValue]:
+        """Each service's example request body, by stage, as it was deployed (its
+        ``service.example``, else the literal its notebook passes to ``predict``)."""
+        return examples_of(self.record)
 
     @property
     def state_dir(self) -> Path | None:
@@ -152,7 +168,9 @@ def deploy(
     prepared = deploying.prepare(
         str(path), branch, commit, items, target=opened, image=options.image
     )
-    record = deploying.submit(opened, prepared, RunOptions(max_parallel=max_parallel))
+    record = deploying.submit(
+        opened, prepared, RunOptions(max_parallel=max_parallel), started_by=os_user()
+    )
     run = Run(opened, options, record.id)
     run.warnings = list(prepared.warnings)
     return run.wait() if wait else run

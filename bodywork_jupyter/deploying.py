@@ -19,9 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bodywork_jupyter import sources, url_credentials
+from bodywork_jupyter.engine.started_by import cut
 from bodywork_jupyter.engine.store import Run
 from bodywork_jupyter.errors import BadInputError, NotFoundError
 from bodywork_jupyter.pipeline.schema_v2 import PYTHON_PATTERN
+from bodywork_jupyter.pipeline.service_examples import with_examples
 from bodywork_jupyter.plan import Plan, apply_params, plan_pipeline
 from bodywork_jupyter.plan.requirements_date import requirements_date
 from bodywork_jupyter.targets.base import RunOptions, Target
@@ -46,6 +48,7 @@ def prepare(
     image: str | None = None,
     python: str | None = None,
     requirements_as_of: str | None = None,
+    exported_as: str | None = None,
 ) -> Prepared:
     """The Plan of the pipeline in ``where`` (a folder or a git URL), ready for ``target``.
 
@@ -58,14 +61,20 @@ def prepare(
     ``python`` replaces the pipeline's Python (a stage's own wins); ``requirements_as_of``
     (commit, a date or none) replaces the pipeline's choice of the date requirements are
     resolved as of, which is said among the warnings.
+
+    ``exported_as`` (no target: e.g. ``"an Argo export"``): the plan is exported for a
+    cluster to run, so its source is resolved as for a cluster target's.
     """
     if python is not None and not re.match(PYTHON_PATTERN, python):
         raise BadInputError(f"--python {python}: give a Python version such as 3.9 or 3.9.18")
-    on_remote = target is not None and target.requires_git
+    on_remote = exported_as is not None or (target is not None and target.requires_git)
     with sources.resolve(where, branch, commit, on_remote=on_remote) as resolved:
         if target is not None:
             check_source(resolved.source, resolved.display_root, target)
-        pipeline = sources.load(resolved)
+        elif exported_as is not None:
+            _require_git(resolved.source, resolved.display_root, f"in {exported_as}")
+        # each service's example from its file, read while the (checked-out) files are here
+        pipeline = with_examples(sources.load(resolved))
         dated = requirements_date(
             pipeline,
             requirements_as_of,
@@ -122,14 +131,29 @@ def _keep_url_credentials(
 
 def check_source(source: Source, shown: str, target: Target) -> None:
     """A target whose stages fetch code with git cannot take a plain folder."""
-    if target.requires_git and source.repo is None:
+    if target.requires_git:
+        _require_git(source, shown, f"on --target {target.name}")
+
+
+def _require_git(source: Source, shown: str, where: str) -> None:
+    if source.repo is None:
         raise BadInputError(
-            f"{shown}: is not in a git repository, and on --target {target.name} every stage "
+            f"{shown}: is not in a git repository, and {where} every stage "
             "fetches its code with git - commit the project (git init; git add -A; git commit) "
             "and push it where the cluster can reach it, then deploy the repository's URL"
         )
 
 
-def submit(target: Target, prepared: Prepared, options: RunOptions | None = None) -> Run:
-    """Record a run of the prepared Plan on ``target``; it runs in the background."""
-    return target.submit(prepared.plan, options or RunOptions())
+def submit(
+    target: Target,
+    prepared: Prepared,
+    options: RunOptions | None = None,
+    *,
+    started_by: str | None = None,
+) -> Run:
+    """Record a run of the prepared Plan on ``target``; it runs in the background.
+
+    ``started_by``: who asks, kept with the run (cut to a line): every surface says, the
+    CLI, the magics and the Python API ``engine.started_by.os_user()``, the REST API the
+    Jupyter server's user (``BodyworkHandler.started_by``); None records nobody."""
+    return target.submit(prepared.plan, options or RunOptions(), cut(started_by))

@@ -8,6 +8,7 @@ into a message and an exit code, never a traceback::
     │   ├── ConfigError           carries every Problem found, not just the first
     │   ├── TagError              a notebook's or module's stage tags are wrong
     │   ├── NotFoundError         no such run, deployment or stage (REST: 404)
+    │   ├── ExportCheckError      an export (Argo YAML) failed its checks: nothing written
     │   └── StateFolderReadOnlyError  the local state folder is read-only or not ours to write
     └── TargetUnreachableError    exit_code 3: a cluster or git remote could not be reached
         └── StateFolderFullError  the local state folder has no room left (disk, quota) or
@@ -53,6 +54,17 @@ class TagError(BadInputError):
 
 class NotFoundError(BadInputError):
     """A run, deployment or stage that does not exist (the message says what does)."""
+
+
+class ExportCheckError(BadInputError):
+    """An exported document (an Argo Workflow, ...) that failed its checks, so nothing was
+    written: ``what`` names it, ``problems`` holds every Problem found (path: message)."""
+
+    def __init__(self, what: str, problems: Sequence[Problem]) -> None:
+        self.what = what
+        self.problems = list(problems)
+        lines = "\n".join(f"  {p.render()}" for p in self.problems)
+        super().__init__(f"{what} did not pass its checks, so nothing was written:\n{lines}")
 
 
 class TargetUnreachableError(BodyworkError):

@@ -338,6 +338,8 @@ def status(run_ref: str | None, watch: bool, target: str, state_dir: Path | None
             ]
         )
     title = f"run {run.id} ({run.deployment}): {run.status}"
+    if run.started_by:
+        title += f", started by {run.started_by}"
     if run.message:
         title += f" - {run.message}"
     kept = run.serving_instead

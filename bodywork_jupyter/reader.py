@@ -12,6 +12,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from pydantic import JsonValue
+
 from bodywork_jupyter.engine import states
 from bodywork_jupyter.engine.states import DeploymentStatus
 from bodywork_jupyter.engine.store import Deployment, Event, Run, StageState
@@ -411,6 +413,22 @@ def kept_serving_note(view: DeploymentView) -> str:
     if not at:
         return note
     return f"{note}: " + ", ".join(f"{name} at {url}" for name, url in at.items())
+
+
+def examples_of(run: Run) -> dict[str, JsonValue]:
+    """Each service's example request body, as the run's plan recorded it when it was
+    deployed (its ``service.example``, else the literal its notebook or module passes to
+    ``predict``: ``pipeline.service_examples``), by stage; a service without one is left
+    out, as is every service of a run read without its plan or planned before examples."""
+    planned = run.plan.get("stages")
+    if not isinstance(planned, dict):
+        return {}
+    found: dict[str, JsonValue] = {}
+    for name, stage in planned.items():
+        service = stage.get("service") if isinstance(stage, dict) else None
+        if isinstance(service, dict) and service.get("example") is not None:
+            found[str(name)] = service["example"]
+    return found
 
 
 def urls_of(rows: list[StageState]) -> dict[str, str]:

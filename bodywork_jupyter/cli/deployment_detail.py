@@ -6,6 +6,7 @@ Pure: the read service's answers in, lines out.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,6 +15,17 @@ from bodywork_jupyter.engine.store import Run, StageState
 from bodywork_jupyter.errors import NotFoundError
 from bodywork_jupyter.reader import SHORT_COMMIT, DeploymentView, ingress_note, version_text
 from bodywork_jupyter.sources import safe_url
+
+#: The width of the BY column (who started a run) in the tables of runs.
+BY_WIDTH = 16
+
+
+def by_cell(started_by: str | None) -> str:
+    """Who started a run, in a table's BY cell: cut to fit, ``-`` when not recorded."""
+    text = started_by or "-"
+    if len(text) > BY_WIDTH:
+        text = text[: BY_WIDTH - 3] + "..."
+    return f"{text:<{BY_WIDTH}}"
 
 
 def when(seconds: float | None) -> str:
@@ -67,9 +79,14 @@ def deployment_lines(
                 lines.append(f"    {exit_.message}")
                 lines += [f"    | {line}" for line in exit_.log_tail]
     if recent:
-        lines += ["", "last runs:", f"  {'RUN':<24} {'STATUS':<10} {'STARTED':<20} MESSAGE"]
         lines += [
-            f"  {r.id:<24} {r.status:<10} {when(r.created):<20} {r.message}".rstrip()
+            "",
+            "last runs:",
+            f"  {'RUN':<24} {'STATUS':<10} {'STARTED':<20} {'BY':<{BY_WIDTH}} MESSAGE",
+        ]
+        lines += [
+            f"  {r.id:<24} {r.status:<10} {when(r.created):<20} {by_cell(r.started_by)} "
+            f"{r.message}".rstrip()
             for r in recent
         ]
     return lines
@@ -111,6 +128,8 @@ def service_lines(
         "run": run.id if run is not None else "-",
         "source": source_of(run),
         "started": when(row.started if row is not None else None),
+        "started_by": (run.started_by if run is not None else None) or "-",
+        "example": _example_text(service.get("example")),
     }
     exit_ = view.exits.get(found)
     if exit_ is not None:
@@ -120,6 +139,15 @@ def service_lines(
     if exit_ is not None:
         lines += [f"  | {line}" for line in exit_.log_tail]
     return lines
+
+
+def _example_text(example: Any) -> str:
+    """A service's example request body on one line (cut), as ``bodywork call --data``
+    takes it; ``-`` when it has none."""
+    if example is None:
+        return "-"
+    text = json.dumps(example, ensure_ascii=False)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _service_named(name: str, services: Mapping[str, Mapping[str, Any]]) -> str | None:

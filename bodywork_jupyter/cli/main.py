@@ -160,6 +160,7 @@ def _register_run_commands() -> None:
         cache,
         calling,
         cluster,
+        exporting,
         runs,
         schedules,
         secrets,
@@ -172,6 +173,7 @@ def _register_run_commands() -> None:
     secrets.register(cli)  # after runs: it adds to the create, get and delete groups
     schedules.register(cli)  # after runs, too
     cache.register(cli)
+    exporting.register(cli)  # bodywork export argo
 
 
 _register_run_commands()

@@ -140,6 +140,7 @@ def run_deploy(
 ) -> None:
     from bodywork_jupyter import deploying
     from bodywork_jupyter.cli import gitkey
+    from bodywork_jupyter.engine.started_by import os_user
     from bodywork_jupyter.reader import RunReader
     from bodywork_jupyter.targets import RunOptions
 
@@ -172,7 +173,9 @@ def run_deploy(
             notes += _key_notes(RunReader(target), prepared.plan)
         for warning in notes:
             output.echo(output.style("warning: ", fg="yellow") + warning, err=True)
-        run = deploying.submit(target, prepared, RunOptions(max_parallel=max_parallel))
+        run = deploying.submit(
+            target, prepared, RunOptions(max_parallel=max_parallel), started_by=os_user()
+        )
     output.echo(f"deploying {prepared.description} as '{prepared.plan.pipeline}' (run {run.id})")
     if detach:
         where = _where(target_name, namespace)
@@ -292,11 +295,16 @@ def show_runs(runs: RunReader, deployment: str | None) -> None:
     if not found:
         output.echo("no runs")
         return
-    output.echo(f"{'RUN':<24} {'DEPLOYMENT':<20} {'STATUS':<10} {'STARTED':<20} MESSAGE")
+    from bodywork_jupyter.cli.deployment_detail import BY_WIDTH, by_cell
+
+    output.echo(
+        f"{'RUN':<24} {'DEPLOYMENT':<20} {'STATUS':<10} {'STARTED':<20} {'BY':<{BY_WIDTH}} MESSAGE"
+    )
     for run in found:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.created))
         output.echo(
-            f"{run.id:<24} {run.deployment:<20} {run.status:<10} {started:<20} {run.message}"
+            f"{run.id:<24} {run.deployment:<20} {run.status:<10} {started:<20} "
+            f"{by_cell(run.started_by)} {run.message}".rstrip()
         )
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bodywork_jupyter.engine import state_errors, states
+from bodywork_jupyter.engine.started_by import by_schedule
 from bodywork_jupyter.engine.states import RunStatus, StageStatus
 from bodywork_jupyter.errors import StateFolderError
 
@@ -52,7 +53,8 @@ CREATE TABLE IF NOT EXISTS runs (
     plan TEXT NOT NULL,
     message TEXT NOT NULL DEFAULT '',
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    options TEXT NOT NULL DEFAULT '{}'
+    options TEXT NOT NULL DEFAULT '{}',
+    started_by TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_deployment ON runs (deployment, created);
 CREATE TABLE IF NOT EXISTS stages (
@@ -95,17 +97,13 @@ CREATE TABLE IF NOT EXISTS schedules (
 """
 
 
-#: The columns of ``runs`` with an empty plan: listing runs need not parse every plan.
-_NO_PLAN = (
-    "id, deployment, status, created, started, finished, source, '{}' AS plan, message,"
-    " cancel_requested, options"
-)
-
-#: Columns added after a table's first release, with their definitions.
+#: Columns added after a table's first release, with their definitions. A store opened
+#: read-only keeps the columns it has: its reads name only those (``_no_plan_columns``).
 _ADDED_COLUMNS = {
     "runs": {
         "cancel_requested": "INTEGER NOT NULL DEFAULT 0",
         "options": "TEXT NOT NULL DEFAULT '{}'",
+        "started_by": "TEXT",  # stores from before it read NULL: not recorded
     },
     "stages": {"ref": "TEXT"},
 }
@@ -147,6 +145,8 @@ class Run:
     message: str
     cancel_requested: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    #: who started it (``started_by``: a user, or "schedule NAME"); None: not recorded
+    started_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +211,7 @@ class RunStore:
         except StateFolderError as exc:
             self.read_only = exc
             self._db = self._open_for_reading(exc)
+        self._no_plan = _no_plan_columns(self._db)
 
     def close(self) -> None:
         self._db.close()
@@ -280,6 +281,7 @@ class RunStore:
             raise
         self._db.close()
         self._db, self.read_only = db, None
+        self._no_plan = _no_plan_columns(db)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -318,10 +320,12 @@ class RunStore:
         source: dict[str, Any],
         plan: dict[str, Any],
         options: dict[str, Any] | None = None,
+        started_by: str | None = None,
     ) -> Run:
+        """A new queued run; ``started_by``: who asked for it (``engine.started_by``)."""
         with self._tx() as db:
             run_id = self._insert_new_run(
-                db, deployment, pipeline, target, source, plan, options or {}, {}
+                db, deployment, pipeline, target, source, plan, options or {}, {}, started_by
             )
         run = self.get_run(run_id)
         assert run is not None
@@ -337,6 +341,7 @@ class RunStore:
         plan: dict[str, Any],
         options: dict[str, Any],
         queued: dict[str, Any],
+        started_by: str | None,
     ) -> str:
         """A new queued run's rows (and its deployment's), inside the caller's transaction;
         ``queued`` is more data for its ``run.queued`` event."""
@@ -351,8 +356,8 @@ class RunStore:
             (deployment, pipeline, target, json.dumps(source), now, now, "pending"),
         )
         db.execute(
-            "INSERT INTO runs (id, deployment, status, created, source, plan, options)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (id, deployment, status, created, source, plan, options,"
+            " started_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run_id,
                 deployment,
@@ -361,6 +366,7 @@ class RunStore:
                 json.dumps(source),
                 json.dumps(plan),
                 json.dumps(options),
+                started_by,
             ),
         )
         for name, stage in _plan_stages(plan):
@@ -408,7 +414,7 @@ class RunStore:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO runs (id, deployment, status, created, source, plan, options,"
-                " cancel_requested) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " cancel_requested, started_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run.id,
                     run.deployment,
@@ -418,6 +424,7 @@ class RunStore:
                     json.dumps(run.plan),
                     json.dumps(run.options),
                     run.cancel_requested,
+                    run.started_by,
                 ),
             )
             for name, stage in _plan_stages(run.plan):
@@ -494,14 +501,14 @@ class RunStore:
 
     def get_run(self, run_id: str, with_plan: bool = True) -> Run | None:
         """A run by id; ``with_plan=False`` skips reading its plan (``plan`` is then ``{}``)."""
-        columns = "*" if with_plan else _NO_PLAN
+        columns = "*" if with_plan else self._no_plan
         row = self._db.execute(f"SELECT {columns} FROM runs WHERE id=?", (run_id,)).fetchone()
         return _run(row) if row else None
 
     def runs_with_prefix(self, prefix: str, limit: int = 2) -> list[Run]:
         """Runs whose id starts with ``prefix`` (compared as text: no wildcards), newest first."""
         rows = self._db.execute(
-            f"SELECT {_NO_PLAN} FROM runs WHERE substr(id, 1, ?) = ? ORDER BY created DESC"
+            f"SELECT {self._no_plan} FROM runs WHERE substr(id, 1, ?) = ? ORDER BY created DESC"
             " LIMIT ?",
             (len(prefix), prefix, limit),
         ).fetchall()
@@ -510,7 +517,7 @@ class RunStore:
     def runs(
         self, deployment: str | None = None, limit: int = 50, with_plan: bool = True
     ) -> list[Run]:
-        columns = "*" if with_plan else _NO_PLAN
+        columns = "*" if with_plan else self._no_plan
         query = f"SELECT {columns} FROM runs" + (" WHERE deployment=?" if deployment else "")
         query += " ORDER BY created DESC LIMIT ?"
         args: tuple[Any, ...] = (deployment, limit) if deployment else (limit,)
@@ -564,7 +571,7 @@ class RunStore:
     def active_runs(self) -> list[Run]:
         """Runs that are queued, running or deployed (without their plans)."""
         rows = self._db.execute(
-            f"SELECT {_NO_PLAN} FROM runs WHERE status IN (?, ?, ?) ORDER BY created",
+            f"SELECT {self._no_plan} FROM runs WHERE status IN (?, ?, ?) ORDER BY created",
             (states.QUEUED, states.RUNNING, states.DEPLOYED),
         ).fetchall()
         return [_run(r) for r in rows]
@@ -641,6 +648,7 @@ class RunStore:
                 schedule.plan,
                 options,
                 {"scheduled": fire, "skipped": skipped},
+                by_schedule(deployment),
             )
             db.execute(
                 "UPDATE schedules SET last_fire=?, last_run=?, skipped=skipped+?"
@@ -648,6 +656,13 @@ class RunStore:
                 (fire, run_id, skipped, deployment),
             )
         return self.get_run(run_id)
+
+
+def _no_plan_columns(db: sqlite3.Connection) -> str:
+    """The columns of ``runs`` with an empty plan (listing runs need not parse every plan):
+    those the store has, so an older one opened read-only (not upgraded) reads too."""
+    have = [row[1] for row in db.execute("PRAGMA table_info(runs)")]
+    return ", ".join("'{}' AS plan" if name == "plan" else name for name in have)
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -686,7 +701,7 @@ def _run(row: sqlite3.Row) -> Run:
     data = dict(row)
     data["source"] = json.loads(data["source"])
     data["plan"] = json.loads(data["plan"])
-    data["options"] = json.loads(data["options"])
+    data["options"] = json.loads(data.get("options") or "{}")  # a read-only store, not upgraded
     return Run(**data)
 
 

@@ -51,6 +51,9 @@ class ServiceSpec(_Frozen):
     predict_function: str = "predict"
     max_body_mb: float = 10.0  # the limits of a notebook service (see schema_v2)
     max_connections: int = 100
+    #: an example request body: bodywork.yaml's (2.0), else inferred from the stage's file
+    #: when it is deployed (``service_examples.with_examples``); None: none known
+    example: JsonValue = None
 
 
 class Stage(_Frozen):

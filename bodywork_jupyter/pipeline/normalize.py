@@ -77,6 +77,7 @@ def stage_from_v2(
             predict_function=spec.predict_function if spec else "predict",
             max_body_mb=spec.max_body_mb if spec else 10.0,
             max_connections=spec.max_connections if spec else 100,
+            example=spec.example if spec else None,
         )
     return Stage(
         name=name,

@@ -7,6 +7,7 @@ and ``docs/reference/bodywork-yaml-2.0.md`` are generated from them.
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import re
 from typing import Annotated, Literal
@@ -106,6 +107,57 @@ AsOf = Annotated[
 ]
 EnvValue = str | int | float | bool
 
+#: The largest example request body kept (as JSON): it is stored in every run's plan,
+#: and on a cluster in records of at most 1 MiB.
+EXAMPLE_BYTES = 64 * 1024
+
+
+def _check_example(value: object) -> object:
+    """Only what JSON can say (YAML can say more: dates, sets, keys that are not text),
+    in words a person can act on; pydantic's JsonValue checks the rest."""
+    why = _not_json(value)
+    if why is not None:
+        raise ValueError(
+            f"is not JSON: {why} - write text, numbers, true/false, null, lists and mappings "
+            "(quote a date or a key that is not text)"
+        )
+    size = len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+    if size > EXAMPLE_BYTES:
+        raise ValueError(
+            f"is {size} bytes as JSON, more than {EXAMPLE_BYTES} - give a smaller example "
+            "(it is kept with every run)"
+        )
+    return value
+
+
+def _not_json(value: object, where: str = "") -> str | None:
+    """What in ``value`` JSON cannot hold (and where), or None."""
+    at = f" at {where}" if where else ""
+    if value is None or isinstance(value, str | bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value}{at} is not a finite number"
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            why = _not_json(item, f"{where}[{index}]")
+            if why is not None:
+                return why
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"key {key!r}{at} is not text (quote it)"
+            why = _not_json(item, f"{where}.{key}" if where else key)
+            if why is not None:
+                return why
+        return None
+    if isinstance(value, datetime.date):  # YAML reads an unquoted 2024-01-31 as a date
+        return f"the date {value.isoformat()}{at}"
+    return f"a {type(value).__name__}{at}"
+
+
+Example = Annotated[JsonValue, BeforeValidator(_check_example)]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -178,6 +230,16 @@ class ServiceV2(_Strict):
             "takes the place of the one waiting longest (1 s or more) for a request, or, "
             "when all have a request under way, gets 503 (JSON). A module starting its own "
             "server sets its own limits."
+        ),
+    )
+    example: Example = Field(
+        None,
+        description=(
+            "An example request body (any JSON value, written as YAML), kept with each run "
+            "(at most 64 KB): the JupyterLab panel's and the RunView widget's \"try it\" "
+            "box starts with it. Default: the literal the notebook (or module) passes to "
+            "its `predict_function` in the first call with one, e.g. a last cell "
+            '`predict({"x": 1})`; else none.'
         ),
     )
 

@@ -125,4 +125,5 @@ def _service(service: ServiceSpec, is_notebook: bool) -> PlannedService:
         predict_function=service.predict_function,
         max_body_bytes=round(service.max_body_mb * 1_000_000),  # MB: 10^6 bytes
         max_connections=service.max_connections,
+        example=service.example,
     )

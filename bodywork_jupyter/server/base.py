@@ -11,6 +11,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from jupyter_server.utils import url_path_join
 from pydantic import BaseModel
 
+from bodywork_jupyter.engine.started_by import cut
 from bodywork_jupyter.reader import RunReader
 from bodywork_jupyter.server import limits, paths
 from bodywork_jupyter.server.errors import ApiError, translate
@@ -73,6 +74,20 @@ class BodyworkHandler(ExtensionHandlerMixin, APIHandler):
     def runs(self) -> RunReader:
         """The one read service, over this request's target."""
         return RunReader(self.target)
+
+    @property
+    def started_by(self) -> str | None:
+        """Who this request comes from, as a run records it: the Jupyter server's identity,
+        its name (on JupyterHub the hub user's name; with a shared token "Anonymous ...", as
+        JupyterLab shows it), else its username. Never the token the request came with."""
+        user = self.current_user
+        if isinstance(user, str):  # an older identity provider's plain user name
+            return cut(user)
+        for attribute in ("name", "username", "display_name"):
+            value = getattr(user, attribute, None)
+            if isinstance(value, str) and value.strip():
+                return cut(value)
+        return None
 
     @property
     def root(self) -> Path:

@@ -27,6 +27,7 @@ ROUTES: list[tuple[str, Any]] = [
     (rf"/{API}/runs", runs.RunsHandler),
     (rf"/{API}/runs/{_RUN}", runs.RunHandler),
     (rf"/{API}/runs/{_RUN}/cancel", runs.CancelHandler),
+    (rf"/{API}/runs/{_RUN}/rerun", runs.RerunHandler),
     (rf"/{API}/runs/{_RUN}/logs/{_STAGE}", runs.LogsHandler),
     (rf"/{API}/runs/{_RUN}/events", runs.EventsHandler),
     (rf"/{API}/runs/{_RUN}/notebooks/{_STAGE}", runs.NotebookHandler),

@@ -6,11 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import JsonValue
+
 from bodywork_jupyter.engine import states
 from bodywork_jupyter.engine.store import Event, Run, StageState
 from bodywork_jupyter.pipeline.model import Pipeline
 from bodywork_jupyter.pipeline.problems import Problem
-from bodywork_jupyter.reader import DeploymentView, RunReader
+from bodywork_jupyter.reader import DeploymentView, RunReader, examples_of
 from bodywork_jupyter.sources import safe_url
 
 #: ``url(*parts)`` -> an absolute URL path under the API (the server's base URL included).
@@ -66,17 +68,19 @@ def run_summary(record: Run) -> dict[str, Any]:
         "finished": record.finished,
         "source": source(record.source),
         "cancel_requested": bool(record.cancel_requested),
+        "started_by": record.started_by,
     }
 
 
 def run_detail(record: Run, runs: RunReader, url: UrlFor) -> dict[str, Any]:
     stages = runs.stages(record.id)
+    examples = examples_of(record)  # the record is read with its plan
     return {
         **run_summary(record),
         "options": record.options,
         "settled": states.settled(record.status),
         "finished_ok": record.status in (states.SUCCEEDED, states.DEPLOYED),
-        "stages": [stage(record.id, s, url) for s in stages],
+        "stages": [stage(record.id, s, url, examples.get(s.stage)) for s in stages],
         "urls": runs.urls(record.id),
         "links": {
             "self": url("runs", record.id),
@@ -86,7 +90,8 @@ def run_detail(record: Run, runs: RunReader, url: UrlFor) -> dict[str, Any]:
     }
 
 
-def stage(run_id: str, state: StageState, url: UrlFor) -> dict[str, Any]:
+def stage(run_id: str, state: StageState, url: UrlFor, example: JsonValue = None) -> dict[str, Any]:
+    """A stage's row; ``example``: a service's example request body (None: none known)."""
     duration = (
         state.finished - state.started if state.started is not None and state.finished else None
     )
@@ -102,6 +107,7 @@ def stage(run_id: str, state: StageState, url: UrlFor) -> dict[str, Any]:
         "url": state.url,
         "log": url("runs", run_id, "logs", state.stage) if state.attempt else None,
         "notebook": url("runs", run_id, "notebooks", state.stage) if state.notebook_path else None,
+        "example": example if state.kind == "service" else None,
     }
 
 

@@ -145,8 +145,9 @@ class Target(ABC):
             raise TargetUnreachableError(f"{url} does not answer ({reason})") from None
 
     @abstractmethod
-    def submit(self, plan: Plan, options: RunOptions) -> Run:
-        """Record a run of ``plan`` and have it executed (returns at once)."""
+    def submit(self, plan: Plan, options: RunOptions, started_by: str | None = None) -> Run:
+        """Record a run of ``plan`` and have it executed (returns at once); ``started_by``
+        is kept with the run (``engine.started_by``: who asked for it)."""
 
     @abstractmethod
     def cancel(self, run_id: str) -> None:

@@ -35,7 +35,8 @@ _FACTORIES: dict[str, TargetFactory] = {
 }
 #: Targets that are planned but not built yet, and what to use meanwhile.
 _COMING = {
-    "argo": "exporting to Argo Workflows is not available yet",
+    "argo": "deploying to Argo Workflows is not available yet - export the pipeline with "
+    "'bodywork export argo' and submit that with 'argo submit'",
 }
 
 

@@ -22,11 +22,12 @@ from collections import deque
 from typing import Any
 
 import ipywidgets as w  # type: ignore[import-untyped]
+from pydantic import JsonValue
 
 from bodywork_jupyter.api import Run
 from bodywork_jupyter.engine import states
 from bodywork_jupyter.engine.store import Event, StageState
-from bodywork_jupyter.reader import kept_serving_note
+from bodywork_jupyter.reader import examples_of, kept_serving_note
 from bodywork_jupyter.widgets import dag
 
 POLL_SECONDS = 0.3
@@ -38,7 +39,14 @@ _ALL_STAGES_EVENTS = frozenset({"run.lost", "run.stopped", "run.cancelled", "run
 class StageCard:
     """The widgets of one stage and the state they show."""
 
-    def __init__(self, name: str, kind: str, depends_on: list[str], log_lines: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        depends_on: list[str],
+        log_lines: int,
+        example: JsonValue = None,
+    ) -> None:
         self.name = name
         self.kind = kind
         self.depends_on = depends_on
@@ -60,8 +68,13 @@ class StageCard:
         )
         self.details = w.HTML()
         self.link = w.HTML()
+        # the service's example request body, as deployed, to start from (else an empty one)
+        body = "{}" if example is None else json.dumps(example, indent=2, ensure_ascii=False)
         self.payload = w.Textarea(
-            value="{}", rows=3, placeholder='{"x": 1}', layout=w.Layout(width="95%")
+            value=body,
+            rows=min(max(body.count("\n") + 1, 3), 10),
+            placeholder='{"x": 1}',
+            layout=w.Layout(width="95%"),
         )
         self.path = w.Text(value="/predict", description="path", layout=w.Layout(width="95%"))
         self.send = w.Button(description="POST", icon="paper-plane", button_style="primary")
@@ -187,7 +200,11 @@ class RunView:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-        plan = run.record.plan
+        record = run.record
+        #: who started the run (None: not recorded)
+        self.started_by = record.started_by
+        plan = record.plan
+        examples = examples_of(record)
         planned: dict[str, dict[str, Any]] = dict(plan.get("stages", {}))
         order = [n for n in plan.get("order", planned) if n in planned]
         self._dependencies = {name: list(planned[name].get("depends_on", ())) for name in order}
@@ -202,6 +219,7 @@ class RunView:
                 str(planned[name].get("kind", "batch")),
                 self._dependencies.get(name, []),
                 log_lines,
+                examples.get(name),
             )
             for column in self._columns
             for name in column
@@ -377,6 +395,7 @@ class RunView:
             f"<b>run {html.escape(self.run.id)}</b> · {html.escape(self.run.deployment)} "
             f'<span style="background:{colour};padding:1px 6px;border-radius:8px">'
             f"{html.escape(self._run_status)}</span> {clock}"
+            + (f" · started by {html.escape(self.started_by)}" if self.started_by else "")
             + (error if self.error else "")
             + (f"<br>{html.escape(self.kept_serving)}" if self.kept_serving else "")
         )

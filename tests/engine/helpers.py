@@ -59,3 +59,24 @@ def delete_all(state_dir: Path) -> None:
             target.delete(deployment.name)
     finally:
         target.close()
+
+
+def store_from_before_started_by(state_dir: Path, run_id: str) -> None:
+    """A state folder as the store left it before runs recorded who started them (its
+    schema without ``runs.started_by``), holding one succeeded run ``run_id``."""
+    import sqlite3
+
+    from bodywork_jupyter.engine.store import SCHEMA
+
+    older = SCHEMA.replace(",\n    started_by TEXT\n", "\n")
+    assert older != SCHEMA and "started_by" not in older
+    state_dir.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(state_dir / "runs.sqlite")
+    db.executescript(older)
+    db.execute(
+        "INSERT INTO runs (id, deployment, status, created, source, plan)"
+        " VALUES (?, 'demo', 'succeeded', 1, '{}', '{\"order\": [], \"stages\": {}}')",
+        (run_id,),
+    )
+    db.commit()
+    db.close()

@@ -27,7 +27,7 @@ import pytest
 from bodywork_jupyter.backends.local.recording import RecordingStore
 from bodywork_jupyter.engine.store import RunStore
 from bodywork_jupyter.errors import StateFolderFullError, StateFolderReadOnlyError
-from tests.engine.helpers import Bodywork, run_id_of
+from tests.engine.helpers import Bodywork, run_id_of, store_from_before_started_by
 from tests.projects import free_port, git_commit, notebook, write_yaml
 
 PLAN = {"order": ["a"], "stages": {"a": {"kind": "batch"}}, "run_on_failure": None}
@@ -317,6 +317,24 @@ def test_the_store_on_a_read_only_folder_reads_its_whole_history(folder: Folder)
     alone = RunStore(folder.path)
     assert {r.id for r in alone.runs()} == {closed.id, in_wal}
     alone.close()
+
+
+def test_an_older_store_on_a_read_only_folder_reads_as_started_by_nobody(folder: Folder) -> None:
+    """A store from before ``runs.started_by``, read-only: not upgraded, its runs listed
+    all the same (the listing names only the columns it has)."""
+    store_from_before_started_by(folder.path, "old-run")
+    folder.read_only()
+    ro = RunStore(folder.path)
+    try:
+        assert isinstance(ro.read_only, StateFolderReadOnlyError)
+        assert [(r.id, r.started_by) for r in ro.runs()] == [("old-run", None)]
+        assert ro.get_run("old-run").started_by is None  # type: ignore[union-attr]
+    finally:
+        ro.close()
+    listed = folder.bw("get", "runs")
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()
+    assert row.startswith("old-run") and row[header.index("BY") :].split()[0] == "-", row
 
 
 def test_a_supervisor_holds_what_a_full_folder_refuses_and_ends_the_run_as_failed(

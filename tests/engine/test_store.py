@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from bodywork_jupyter.engine.store import RunStore
+from tests.engine.helpers import store_from_before_started_by
 
 PLAN = {
     "order": ["prep", "serve"],
@@ -97,6 +98,7 @@ WRITER = """
 import sys
 from pathlib import Path
 from bodywork_jupyter.engine.store import RunStore
+from tests.engine.helpers import store_from_before_started_by
 store = RunStore(Path(sys.argv[1]))
 run = store.create_run("crash", "crash", "local", {}, {"order": ["a"], "stages": {"a": {"kind": "batch"}}})
 print(run.id, flush=True)
@@ -135,3 +137,39 @@ def test_an_older_store_is_upgraded_in_place(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
     old = store.get_run("old-run")
     assert old is not None and old.status == "succeeded" and old.options == {}
+
+
+def test_who_started_a_run_is_kept_with_it(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    run = store.create_run("demo", "demo", "local", {}, PLAN, started_by="ada")
+    nobody = store.create_run("demo", "demo", "local", {}, PLAN)
+    assert (run.started_by, nobody.started_by) == ("ada", None)
+    # the listings read without plans say it too
+    assert {r.id: r.started_by for r in store.runs()} == {run.id: "ada", nobody.id: None}
+    assert store.runs_with_prefix(run.id)[0].started_by == "ada"
+    assert store.get_run(run.id, with_plan=False).started_by == "ada"  # type: ignore[union-attr]
+    # a store rebuilt from a run's record (a cluster's) keeps it
+    copy = RunStore(tmp_path / "copy")
+    copy.insert_run(run)
+    assert copy.get_run(run.id).started_by == "ada"  # type: ignore[union-attr]
+
+
+def test_a_schedules_fire_is_started_by_the_schedule(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    store.put_schedule("ticker", "* * * * *", {**PLAN, "pipeline": "ticker"}, {})
+    fired = store.create_scheduled_run("ticker", "local", time.time() + 60, skipped=0)
+    assert fired is not None and fired.started_by == "schedule ticker"
+    assert fired.options["scheduled"] is True
+
+
+def test_a_store_from_before_started_by_reads_its_runs_as_started_by_nobody(
+    tmp_path: Path,
+) -> None:
+    store_from_before_started_by(tmp_path, "old-run")
+    store = RunStore(tmp_path)
+    old = store.get_run("old-run")
+    assert old is not None and old.status == "succeeded" and old.started_by is None
+    assert [(r.id, r.started_by) for r in store.runs()] == [("old-run", None)]
+    # upgraded in place: its new runs say who started them
+    new = store.create_run("demo", "demo", "local", {}, PLAN, started_by="ada")
+    assert store.get_run(new.id).started_by == "ada"  # type: ignore[union-attr]

@@ -6,8 +6,10 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
 from kubernetes import client
 
 T = TypeVar("T")
@@ -209,3 +211,41 @@ def unset_image_entrypoint(api: client.ApiClient, image: str) -> None:
     namespace, name = IMAGES_CONFIGMAP
     patch = {"data": {_image_key(image): None}}
     client.CoreV1Api(api).patch_namespaced_config_map(name, namespace, patch)
+
+
+# -- CustomResourceDefinitions (cluster-wide) -------------------------------------------------
+
+#: The field manager the tests apply CRDs with.
+CRD_FIELD_MANAGER = "bodywork-tests"
+
+
+def install_crds(api: client.ApiClient, paths: list[Path], timeout: float = 60) -> list[str]:
+    """Apply the CustomResourceDefinitions in ``paths`` server-side (they can be too large
+    for a client-side apply's annotation) and wait until each is established; their names.
+
+    CRDs are cluster-wide, so no test namespace removes them: applying the same ones again
+    changes nothing, and they stay for the next session (a session fixture calls this).
+    """
+    ext = client.ApiextensionsV1Api(api)
+    names = []
+    for path in paths:
+        crd = yaml.safe_load(path.read_text(encoding="utf-8"))
+        name = crd["metadata"]["name"]
+        ext.patch_custom_resource_definition(
+            name,
+            crd,
+            field_manager=CRD_FIELD_MANAGER,
+            force=True,
+            _content_type="application/apply-patch+yaml",
+        )
+        names.append(name)
+
+    def established(name: str) -> bool:
+        status = ext.read_custom_resource_definition(name).status
+        return any(
+            c.type == "Established" and c.status == "True" for c in (status.conditions or [])
+        )
+
+    for name in names:
+        wait_for(f"CRD {name} to be established", lambda n=name: established(n), timeout)
+    return names

@@ -232,6 +232,37 @@ def test_restore_gives_the_same_rows_and_a_second_writer_appends_without_duplica
         fourth.restore("20990101-000000-zzzzzz")
 
 
+def test_who_started_a_run_is_in_its_record_and_an_older_record_reads_as_nobody(
+    kube: Kube, cluster: Cluster, tmp_path: Path
+) -> None:
+    """``started_by`` is a field of the record's run.json (the Run row), so every read and a
+    restored writer keep it; a record written before the field reads as None."""
+    reader = ClusterRecords(cluster, kube.namespace)
+    plan = iris_plan()
+    with RecordWriter(cluster, kube.namespace, tmp_path / "a", flush_interval=None) as writer:
+        ada = writer.create_run("iris", "iris", plan["source"], plan, started_by="ada").id
+        fired = writer.create_run(
+            "iris", "iris", plan["source"], plan, started_by="schedule iris"
+        ).id
+        writer.flush()
+    assert {r.id: r.started_by for r in reader.runs("iris")} == {ada: "ada", fired: "schedule iris"}
+    assert reader.get_run(ada).started_by == "ada"  # type: ignore[union-attr]
+    summary = kube.core.read_namespaced_config_map(rec.run_record_name(ada), kube.namespace)
+    assert json.loads(summary.data[rec.KEY_RUN])["started_by"] == "ada"
+    with RecordWriter(cluster, kube.namespace, tmp_path / "b", flush_interval=None) as again:
+        assert again.restore(ada).started_by == "ada"
+
+    # a record from before: its run.json has no started_by
+    older = json.loads(summary.data[rec.KEY_RUN])
+    del older["started_by"]
+    kube.core.patch_namespaced_config_map(
+        rec.run_record_name(ada), kube.namespace, {"data": {rec.KEY_RUN: rec.dumps(older)}}
+    )
+    fresh = ClusterRecords(cluster, kube.namespace)  # no reads kept from before
+    assert fresh.get_run(ada).started_by is None  # type: ignore[union-attr]
+    assert {r.id: r.started_by for r in fresh.runs("iris")}[ada] is None
+
+
 def test_a_full_chunk_is_never_written_again_and_chunks_keep_their_bounds(
     kube: Kube, cluster: Cluster, tmp_path: Path
 ) -> None:

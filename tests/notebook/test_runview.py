@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import json
 from pathlib import Path
 
 import bodywork_jupyter
@@ -69,6 +71,34 @@ def test_runview_follows_a_run_until_its_service_is_ready(tmp_path: Path, state_
     assert view.update() == set()
     assert {name: card.updates for name, card in view.cards.items()} == updates
     assert "serve: ready" in repr(view)
+
+
+def test_the_try_it_box_starts_with_the_services_example(tmp_path: Path, state_dir: Path) -> None:
+    project = tmp_path / "p"
+    notebook(
+        project / "serve.ipynb",
+        "def predict(request):\n    return {'y': request['x'] * 3}",
+        "predict({'x': 4})",  # the example, as the notebook shows it
+    )
+    write_yaml(
+        project,
+        f"""
+        version: "2.0"
+        pipeline: {{name: example}}
+        stages:
+          serve: {{path: serve.ipynb, service: {{port: {free_port()}}}}}
+        """,
+    )
+    run = bodywork_jupyter.deploy(project, state_dir=state_dir)
+    assert run.examples == {"serve": {"x": 4}}
+    assert run.started_by == getpass.getuser()
+    view = RunView(run, poll=0.1).wait(timeout=120)
+    assert view.stage_status("serve") == "ready"
+    serve = view.cards["serve"]
+    assert json.loads(serve.payload.value) == {"x": 4}
+    assert f"started by {getpass.getuser()}" in view.header.value
+    serve.send.click()  # as it is: the example
+    assert json.loads(serve.response.value) == {"y": 12}
 
 
 def test_runview_shows_a_failed_stage(tmp_path: Path, state_dir: Path) -> None:

@@ -25,6 +25,7 @@ ENDPOINTS = [
     ("GET", "runs"),
     ("GET", "runs/r1"),
     ("POST", "runs/r1/cancel"),
+    ("POST", "runs/r1/rerun"),
     ("GET", "runs/r1/logs/s"),
     ("GET", "runs/r1/events"),
     ("GET", "runs/r1/notebooks/s"),

@@ -43,7 +43,7 @@ def cli(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
 def test_the_registry_opens_local_and_refuses_unknown_targets(tmp_path: Path) -> None:
     target = open_target(TargetOptions(state_dir=tmp_path))
     assert isinstance(target, LocalTarget) and target.state_dir == tmp_path.resolve()
-    with pytest.raises(BadInputError, match="--target argo: exporting to Argo Workflows is not"):
+    with pytest.raises(BadInputError, match="--target argo: deploying to Argo Workflows is not available yet - export"):
         open_target(TargetOptions(name="argo"))
     with pytest.raises(
         BadInputError, match=r"--target nowhere: no such target \(targets: local, kubernetes, k8s"
@@ -90,7 +90,8 @@ def test_every_cli_command_takes_the_target(tmp_path: Path) -> None:
                  ["delete", "deployment", "x"], ["deploy", str(tmp_path)]):
         result = cli(*args, "--target", "argo", state_dir=tmp_path)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
-        assert "--target argo: exporting to Argo Workflows is not available yet" in result.stderr
+        assert "--target argo: deploying to Argo Workflows is not available yet" in result.stderr
+        assert "bodywork export argo" in result.stderr
         assert "Traceback" not in result.stderr
 
 

@@ -51,6 +51,7 @@ from bodywork_jupyter.backends.kubernetes.records_write import RecordWriter
 from bodywork_jupyter.backends.kubernetes.watching import Change, ObjectStream
 from bodywork_jupyter.engine import states
 from bodywork_jupyter.engine.engine import Engine, Progress
+from bodywork_jupyter.engine.started_by import by_schedule
 from bodywork_jupyter.engine.store import Run
 from bodywork_jupyter.errors import BodyworkError
 from bodywork_jupyter.plan import kubernetes as k8s
@@ -149,6 +150,7 @@ class Controller:
             plan.source.model_dump(mode="json"),
             plan.model_dump(mode="json"),
             options,
+            started_by=by_schedule(plan.pipeline),
         )
         self.writer.flush()
         say(f"scheduled run {run.id} of {plan.pipeline} recorded")

@@ -29,7 +29,7 @@ FALLBACK_NAMESPACE = "default"
 
 
 def submit_namespace(given: str | None, plan: Plan) -> str:
-    return given or plan.namespace or plan.k8s_name
+    return k8s.deploy_namespace(given, plan)
 
 
 def context_namespace(cluster: Cluster, context: str | None) -> str | None:

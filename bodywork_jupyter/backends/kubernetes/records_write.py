@@ -84,10 +84,12 @@ class RecordWriter:
         plan: dict[str, Any],
         options: dict[str, Any] | None = None,
         target: str = "kubernetes",
+        started_by: str | None = None,
     ) -> Run:
-        """A new queued run of ``deployment`` (and the deployment's record updated)."""
+        """A new queued run of ``deployment`` (and the deployment's record updated); its
+        ``started_by`` goes into the record's ``run.json`` with the rest of the row."""
         store = self._new_store()
-        run = store.create_run(deployment, pipeline, target, source, plan, options)
+        run = store.create_run(deployment, pipeline, target, source, plan, options, started_by)
         state = RunRecord(run.id, deployment, store, Chunk(0), plan_doc=rec.dumps(run.plan))
         with self._lock:
             self._runs[run.id] = state

@@ -160,7 +160,7 @@ class KubernetesTarget(Target):
 
     # -- changes ----------------------------------------------------------------------------------
 
-    def submit(self, plan: Plan, options: RunOptions) -> Run:
+    def submit(self, plan: Plan, options: RunOptions, started_by: str | None = None) -> Run:
         namespace, k8s_options, plan, image = self._placed(plan)
         with RecordWriter(self.cluster, namespace, flush_interval=None) as writer:
             run = writer.create_run(
@@ -169,6 +169,7 @@ class KubernetesTarget(Target):
                 plan.source.model_dump(mode="json"),
                 plan.model_dump(mode="json"),
                 options.model_dump(mode="json"),
+                started_by=started_by,
             )
             writer.flush()
             try:

@@ -93,7 +93,7 @@ class LocalTarget(Target):
 
     # -- changes -----------------------------------------------------------------------------
 
-    def submit(self, plan: Plan, options: RunOptions) -> Run:
+    def submit(self, plan: Plan, options: RunOptions, started_by: str | None = None) -> Run:
         # first: a full folder also silences heartbeats, so a live supervisor would look
         # like a stranger holding its port
         refused = state_errors.why_not_writable(self.state_dir)
@@ -117,6 +117,7 @@ class LocalTarget(Target):
             plan.source.model_dump(mode="json"),
             plan.model_dump(mode="json"),
             options.model_dump(mode="json"),
+            started_by,
         )
         if not supervisor.supervisor_running(self.store, plan.pipeline):
             supervisor.spawn(self.store, plan.pipeline)

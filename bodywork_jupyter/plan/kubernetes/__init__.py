@@ -37,6 +37,7 @@ from bodywork_jupyter.plan.kubernetes.names import (
     CRONJOB_NAME_LIMIT,
     NAME_LIMIT,
     cronjob_name,
+    deploy_namespace,
     deployment_name,
     job_name,
     k8s_object_name,
@@ -78,7 +79,7 @@ from bodywork_jupyter.plan.kubernetes.schedule import (
     cronjob,
     plan_config_map,
 )
-from bodywork_jupyter.plan.kubernetes.workloads import deployment, job
+from bodywork_jupyter.plan.kubernetes.workloads import deadline_seconds, deployment, job
 
 __all__ = [
     "ANNOTATION_PIPELINE",
@@ -123,6 +124,8 @@ __all__ = [
     "cpu_quantity",
     "cronjob",
     "cronjob_name",
+    "deadline_seconds",
+    "deploy_namespace",
     "deployment",
     "deployment_name",
     "ingress",

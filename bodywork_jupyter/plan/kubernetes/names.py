@@ -77,6 +77,12 @@ def short_run_id(run_id: str) -> str:
     return digest(run_id)
 
 
+def deploy_namespace(given: str | None, plan: Plan) -> str:
+    """Where a plan goes on a cluster: ``--namespace``, else the pipeline's ``namespace``,
+    else its Kubernetes name (as Bodywork did). The Kubernetes target and the Argo export."""
+    return given or plan.namespace or plan.k8s_name
+
+
 def job_name(plan: Plan, stage: PlannedStage, run_id: str, attempt: int) -> str:
     return k8s_object_name(plan.k8s_name, stage.k8s_name, short_run_id(run_id), str(attempt))
 

@@ -232,11 +232,16 @@ def stage_pod_spec(
     attempt: int,
     restart_policy: str,
     listen_port: int | None = None,
+    emit_notebook: bool | None = None,
 ) -> Manifest:
     """The pod of one attempt of ``stage``: the runner, its spec in the env, the work dir.
 
     ``listen_port`` (a service's) makes the runner listen on every interface of the pod.
+    ``emit_notebook`` (default: for a batch stage) has the runner send the executed
+    notebook in its events, the one way it leaves a pod whose emptyDir goes with it.
     """
+    if emit_notebook is None:
+        emit_notebook = stage.kind == "batch"
     placement = Placement(
         run_id=run_id,
         attempt=attempt,
@@ -245,7 +250,7 @@ def stage_pod_spec(
         cache_dir=None,
         listen_host=None if listen_port is None else "0.0.0.0",
         listen_port=listen_port,
-        emit_notebook=stage.kind == "batch",  # the emptyDir goes with the pod
+        emit_notebook=emit_notebook,
         # BODYWORK_SERVICE_<STAGE>_URL: each service by its Service's name, in the namespace
         service_hosts={s.name: service_name(s) for s in services(plan)},
         stop_delay_seconds=0.0 if listen_port is None else STOP_DELAY_SECONDS,

@@ -24,7 +24,9 @@ from bodywork_jupyter.plan.kubernetes.pods import stage_pod_spec
 from bodywork_jupyter.plan.model import Plan, PlannedStage
 
 
-def _deadline(timeout: float | None, options: KubernetesOptions) -> int | None:
+def deadline_seconds(timeout: float | None, options: KubernetesOptions) -> int | None:
+    """An attempt's deadline: the stage timeout plus the grace the engine gives the runner
+    to stop itself (None: no timeout). The Argo export's per-attempt deadline too."""
     if timeout is None:
         return None
     return max(1, math.ceil(timeout + options.deadline_grace_seconds))
@@ -53,7 +55,7 @@ def job(
     labels = {**stage_labels(plan, stage, options, run_id), LABEL_ATTEMPT: str(attempt)}
     annotations = stage_annotations(plan, stage)
     spec: Manifest = {"backoffLimit": 0}
-    deadline = _deadline(stage.timeout_seconds, options)
+    deadline = deadline_seconds(stage.timeout_seconds, options)
     if deadline is not None:
         spec["activeDeadlineSeconds"] = deadline
     spec["ttlSecondsAfterFinished"] = options.job_ttl_seconds
@@ -98,7 +100,7 @@ def deployment(
             "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
         },
     }
-    deadline = _deadline(stage.timeout_seconds, options)
+    deadline = deadline_seconds(stage.timeout_seconds, options)
     if deadline is not None:
         spec["progressDeadlineSeconds"] = deadline
     pod = stage_pod_spec(

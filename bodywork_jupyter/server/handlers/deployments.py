@@ -36,7 +36,7 @@ class DeploymentsHandler(BodyworkHandler):
     async def post(self) -> None:
         body = self.parse(DeployBody)
         target = self._source(body.path)
-        run = await asyncio.to_thread(self._deploy, target, body)
+        run = await asyncio.to_thread(self._deploy, target, body, self.started_by)
         self.set_header("Location", self.api_url("runs", run["id"]))
         self.reply(run, status=201)
 
@@ -49,8 +49,9 @@ class DeploymentsHandler(BodyworkHandler):
             return path
         return str(self.inside_root(path))
 
-    def _deploy(self, source: str, body: DeployBody) -> dict[str, Any]:
-        """Runs in a worker thread: resolving the source and loading bodywork.yaml block."""
+    def _deploy(self, source: str, body: DeployBody, started_by: str | None) -> dict[str, Any]:
+        """Runs in a worker thread: resolving the source and loading bodywork.yaml block.
+        ``started_by``: the request's user, read before (in the server's thread)."""
         options = self.bodywork.options(
             body.target, context=body.context, namespace=body.namespace, image=body.image
         )
@@ -61,7 +62,10 @@ class DeploymentsHandler(BodyworkHandler):
                 image=body.image,
             )
             record = deploying.submit(
-                target, prepared, RunOptions(max_parallel=body.max_parallel)
+                target,
+                prepared,
+                RunOptions(max_parallel=body.max_parallel),
+                started_by=started_by,
             )
             detail = views.run_detail(record, RunReader(target), self.api_url)
         finally:

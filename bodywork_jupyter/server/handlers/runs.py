@@ -1,4 +1,4 @@
-"""``runs``: status, cancel, logs from an offset, events (JSON or a server-sent stream),
+"""``runs``: status, cancel, re-run, logs from an offset, events (JSON or a server-sent stream),
 and the executed notebooks. Everything is read through the read service."""
 
 from __future__ import annotations
@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.iostream import StreamClosedError
 
+from bodywork_jupyter import deploying
 from bodywork_jupyter.engine import states
 from bodywork_jupyter.engine.store import Run
 from bodywork_jupyter.reader import RunReader
-from bodywork_jupyter.server import views
+from bodywork_jupyter.server import rerun, views
 from bodywork_jupyter.server.base import BodyworkHandler
 
 #: How often a stream looks for new events, and sends a comment to keep proxies open.
@@ -55,6 +57,27 @@ class CancelHandler(BodyworkHandler):
         run = runs.find_run(run_id)
         runs.target.cancel(run.id)
         self.reply(views.run_detail(runs.run(run.id), runs, self.api_url), status=202)
+
+
+class RerunHandler(BodyworkHandler):
+    """The run's plan and options submitted again (``server.rerun``): a new run (201)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        run = self.runs.find_run(run_id)  # a 404 before any work
+        target_name, started_by = self.target_name, self.started_by  # who re-runs it
+
+        def submit() -> dict[str, Any]:
+            target = self.bodywork.target(target_name)  # this worker thread's own
+            prepared, options = rerun.again(run, target)
+            record = deploying.submit(target, prepared, options, started_by=started_by)
+            detail = views.run_detail(record, RunReader(target), self.api_url)
+            return {**detail, "warnings": prepared.warnings}
+
+        created = await asyncio.to_thread(submit)
+        self.set_header("Location", self.api_url("runs", created["id"]))
+        self.reply(created, status=201)
 
 
 class LogsHandler(BodyworkHandler):
