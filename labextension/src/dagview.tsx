@@ -8,6 +8,7 @@ import * as React from 'react';
 
 import type { StageStatus } from './api';
 import { type DagLayout, describeDag, describeStage, edgePath, GEOMETRY, truncate } from './dag';
+import { stageTone, statusText } from './runstatus';
 
 export interface DagViewProps {
   pipeline: string;
@@ -18,10 +19,11 @@ export interface DagViewProps {
 }
 
 const NAME_CHARS = 16;
+const KIND_CHARS = 21;
 /** A drawing wider than the panel is shrunk down to this scale, then scrolls. */
 const MIN_SCALE = 0.8;
 
-export function DagView({ pipeline, layout, onOpen }: DagViewProps): JSX.Element {
+export function DagView({ pipeline, layout, onOpen, statuses }: DagViewProps): JSX.Element {
   const [focused, setFocused] = React.useState(0);
   const nodeRefs = React.useRef<(SVGGElement | null)[]>([]);
   const current = Math.min(focused, Math.max(0, layout.nodes.length - 1));
@@ -104,42 +106,55 @@ export function DagView({ pipeline, layout, onOpen }: DagViewProps): JSX.Element
           ))}
         </g>
         <g className="bw-Dag-nodes">
-          {layout.nodes.map((node, index) => (
-            <g
-              key={node.name}
-              ref={element => {
-                nodeRefs.current[index] = element;
-              }}
-              className={
-                `bw-DagNode bw-mod-${node.kind}` +
-                (node.run_on_failure ? ' bw-mod-onFailure' : '')
-              }
-              transform={`translate(${node.x}, ${node.y})`}
-              role="button"
-              tabIndex={index === current ? 0 : -1}
-              aria-label={describeStage(node)}
-              data-stage={node.name}
-              data-kind={node.kind}
-              data-layer={node.layer}
-              data-path={node.path}
-              onClick={() => {
-                setFocused(index);
-                onOpen(node.path);
-              }}
-              onFocus={() => setFocused(index)}
-              onKeyDown={event => onKeyDown(event, index)}
-            >
-              <title>{`${node.name} (${node.kind}) - ${node.path}`}</title>
-              <rect className="bw-DagNode-box" width={nodeWidth} height={nodeHeight} rx="4" />
-              <rect className="bw-DagNode-band" width="4" height={nodeHeight} rx="2" />
-              <text className="bw-DagNode-name" x="12" y="17">
-                {truncate(node.name, NAME_CHARS)}
-              </text>
-              <text className="bw-DagNode-kind" x="12" y="33">
-                {node.run_on_failure ? `${node.kind} \u00b7 on failure` : node.kind}
-              </text>
-            </g>
-          ))}
+          {layout.nodes.map((node, index) => {
+            // with a run followed, every stage has a status (pending until it starts)
+            const row = statuses ? statuses.get(node.name) : undefined;
+            const status = statuses ? (row?.status ?? 'pending') : undefined;
+            const kind = node.run_on_failure ? `${node.kind} \u00b7 on failure` : node.kind;
+            const said = status ? statusText(status, row?.attempt ?? 0) : '';
+            return (
+              <g
+                key={node.name}
+                ref={element => {
+                  nodeRefs.current[index] = element;
+                }}
+                className={
+                  `bw-DagNode bw-mod-${node.kind}` +
+                  (node.run_on_failure ? ' bw-mod-onFailure' : '') +
+                  (status
+                    ? ` bw-mod-status bw-mod-status-${status} bw-mod-tone-${stageTone(status)}`
+                    : '')
+                }
+                transform={`translate(${node.x}, ${node.y})`}
+                role="button"
+                tabIndex={index === current ? 0 : -1}
+                aria-label={status ? `${describeStage(node)}, status ${said}` : describeStage(node)}
+                data-stage={node.name}
+                data-kind={node.kind}
+                data-layer={node.layer}
+                data-path={node.path}
+                data-status={status}
+                onClick={() => {
+                  setFocused(index);
+                  onOpen(node.path);
+                }}
+                onFocus={() => setFocused(index)}
+                onKeyDown={event => onKeyDown(event, index)}
+              >
+                <title>
+                  {`${node.name} (${node.kind}) - ${node.path}` + (status ? ` - ${said}` : '')}
+                </title>
+                <rect className="bw-DagNode-box" width={nodeWidth} height={nodeHeight} rx="4" />
+                <rect className="bw-DagNode-band" width="4" height={nodeHeight} rx="2" />
+                <text className="bw-DagNode-name" x="12" y="17">
+                  {truncate(node.name, NAME_CHARS)}
+                </text>
+                <text className="bw-DagNode-kind" x="12" y="33">
+                  {status ? truncate(`${node.kind} \u00b7 ${said}`, KIND_CHARS) : kind}
+                </text>
+              </g>
+            );
+          })}
         </g>
       </svg>
     </div>

@@ -227,3 +227,57 @@ def lab_extensions(page: Page) -> list[str]:
                  .federated_extensions.map(e => e.name)"""
     )
     return names
+
+
+# -- restarting a lab (tests/browser/test_panel_history.py) ------------------------------------
+
+
+def restart_lab(lab: Lab, timeout: float = 120) -> None:
+    """Stop the lab's ``jupyter lab`` and start it again on the same port, root, token and
+    state folder (its config, data and runtime folders too: the login cookie stays valid).
+
+    What runs is left alone: runs are driven by their own supervisors, not by the server.
+    The command is ``start_lab``'s; keep the two in step.
+    """
+    stop_lab(lab)
+    home = lab.root.parent / "home"
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_DATA_DIR": str(home / "data"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "IPYTHONDIR": str(home / "ipython"),
+        "BODYWORK_STATE_DIR": str(lab.state_dir),
+    }
+    args = [
+        str(bin_dir / "jupyter"),
+        "lab",
+        "--allow-root",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--port={lab.url.rsplit(':', 1)[1]}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={lab.token}",
+        f"--ServerApp.root_dir={lab.root}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    with lab.log.open("ab") as log:
+        log.write(b"\n--- restart_lab ---\n")
+        log.flush()
+        lab.process = subprocess.Popen(
+            args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if lab.process.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited after a restart:\n{log_tail(lab)}")
+        if answers(lab):
+            return
+        time.sleep(0.3)
+    stop_lab(lab)
+    raise TimeoutError(
+        f"jupyter lab did not answer {timeout:.0f} s after a restart:\n{log_tail(lab)}"
+    )
