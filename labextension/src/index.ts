@@ -47,7 +47,7 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const contents = app.serviceManager.contents;
     const api = new BodyworkApi(app.serviceManager.serverSettings);
-    const model = new PanelModel(api, contents);
+    const model = new PanelModel(api);
     const folder = () => contents.localPath(fileBrowser.model.path);
     const openExecuted = registerExecuted(app, docManager, api);
     let panel: BodyworkPanel;

@@ -19,6 +19,8 @@ export interface Problem {
 export interface Validation {
   valid: boolean;
   config_file: string;
+  /** The folder has a bodywork.yaml (or bodywork.yml). */
+  found: boolean;
   pipeline: string | null;
   version: string | null;
   errors: number;

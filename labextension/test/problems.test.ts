@@ -42,6 +42,7 @@ test('the summary counts errors and warnings', () => {
   const validation = {
     valid: false,
     config_file: 'x/bodywork.yaml',
+    found: true,
     pipeline: null,
     version: null,
     errors: 2,

@@ -16,6 +16,7 @@ async def test_validate_valid_and_invalid(api: Api, jp_root_dir: Path) -> None:
     assert valid.json() | {"problems": []} == {
         "valid": True,
         "config_file": "ok/bodywork.yaml",
+        "found": True,
         "pipeline": "demo",
         "version": "2.0",
         "errors": 0,
@@ -33,6 +34,11 @@ async def test_validate_valid_and_invalid(api: Api, jp_root_dir: Path) -> None:
     assert by_path["stages.a.kidn"]["file"] == "bad/bodywork.yaml"
     assert by_path["stages.a.kidn"]["line"] == 4 and "kind" in by_path["stages.a.kidn"]["hint"]
     assert set(by_path["stages.a.kidn"]) == {"file", "line", "path", "message", "hint", "severity"}
+    assert body["found"] is True
+    (jp_root_dir / "empty").mkdir()
+    empty = await api("GET", "pipeline", "validate", params={"path": "empty"})
+    assert empty.status == 200 and empty.json()["found"] is False, empty
+    assert empty.json()["valid"] is False
     missing = await api("GET", "pipeline", "validate", params={"path": "nope"})
     assert missing.status == 404
 

@@ -25,6 +25,8 @@ class ValidateHandler(BodyworkHandler):
             {
                 "valid": not result.errors,
                 "config_file": views.root_relative(str(result.config_file), self.root),
+                # the panel's "no bodywork.yaml here" without listing the folder first
+                "found": result.config_file.is_file(),
                 "pipeline": pipeline.name if pipeline else None,
                 "version": pipeline.source_version if pipeline else None,
                 "errors": len(result.errors),
