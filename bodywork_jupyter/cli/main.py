@@ -161,6 +161,7 @@ def _register_run_commands() -> None:
         calling,
         cluster,
         exporting,
+        image,
         runs,
         schedules,
         secrets,
@@ -174,6 +175,7 @@ def _register_run_commands() -> None:
     schedules.register(cli)  # after runs, too
     cache.register(cli)
     exporting.register(cli)  # bodywork export argo
+    image.register(cli)  # bodywork image build
 
 
 _register_run_commands()

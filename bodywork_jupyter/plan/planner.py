@@ -19,7 +19,8 @@ from bodywork_jupyter.plan.model import (
 )
 from bodywork_runner.spec import Source
 
-#: The generic stage image (built from runner/Dockerfile).
+#: The generic stage image (``bodywork image build``, or runner/Dockerfile; an operator
+#: pushes it to their registry: docs/operators/stage-image.md).
 DEFAULT_IMAGE = "ghcr.io/bodywork-jupyter/stage-runner:0.1"
 #: Bodywork's own image cannot run our runner: 1.1 files that name it get ours.
 BODYWORK_IMAGES = ("bodyworkml/bodywork-core",)

@@ -164,8 +164,8 @@ function StatusLine({ model }: { model: PanelModel }): JSX.Element {
       break;
     case 'none':
       text =
-        'No bodywork.yaml in this folder. Tag notebooks as stages, then run ' +
-        '`bodywork generate` to write one.';
+        'No bodywork.yaml in this folder. Tag notebooks as stages (the "Bodywork stage" ' +
+        'button of a notebook\'s toolbar), then Generate writes one.';
       break;
     case 'invalid':
       kind = 'error';

@@ -1,7 +1,8 @@
 """``bodywork-runner SPEC.json``: run one attempt of one stage, reporting events on stdout.
 
 The spec comes from the file named by the first argument, or from the environment
-variable ``BODYWORK_STAGE_SPEC`` (the JSON itself). Exit codes: 0 success (or a service
+variable ``BODYWORK_STAGE_SPEC`` (the JSON itself); ``--self-check`` checks the stage
+image instead (``bodywork_runner.self_check``). Exit codes: 0 success (or a service
 stopped on request), 1 the stage failed, 2 bad input, 3 the git remote is unreachable.
 
 A notebook stage with requirements runs in the stage environment's interpreter: once the
@@ -35,6 +36,10 @@ log = logging.getLogger("bodywork_runner")
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.self_check:
+        from bodywork_runner.self_check import main as self_check
+
+        return self_check()
     stopper = Stopper()
     stopper.install()
     try:
@@ -114,6 +119,12 @@ def _parser() -> argparse.ArgumentParser:
         "spec", nargs="?", help=f"the stage spec, a JSON file (default: ${SPEC_ENV})"
     )
     parser.add_argument("--version", action="version", version=f"bodywork-runner {__version__}")
+    parser.add_argument(
+        "--self-check",
+        action="store_true",
+        help="check that this is a working stage image (imports, uv, git, ssh, the "
+        "controller, a non-root user), then exit 0 or 1",
+    )
     parser.add_argument("--in-env", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--project-dir", help=argparse.SUPPRESS)
     parser.add_argument("--cleanup", help=argparse.SUPPRESS)
