@@ -15,6 +15,7 @@ from bodywork_jupyter.engine.started_by import cut
 from bodywork_jupyter.reader import RunReader
 from bodywork_jupyter.server import limits, paths
 from bodywork_jupyter.server.errors import ApiError, translate
+from bodywork_jupyter.server.where import Where, where_from_query
 from bodywork_jupyter.targets import Target
 
 if TYPE_CHECKING:
@@ -33,7 +34,12 @@ class BodyworkHandler(ExtensionHandlerMixin, APIHandler):
 
     #: The names a URL may hold; ``path`` (a file under the root) is bounded by ``paths``.
     _URL_NAMES = {"name": "the deployment name", "run_id": "the run id", "stage": "the stage"}
-    _QUERY_NAMES = {"deployment": "?deployment=", "target": "?target="}
+    _QUERY_NAMES = {
+        "deployment": "?deployment=",
+        "target": "?target=",
+        "context": "?context=",
+        "namespace": "?namespace=",
+    }
 
     async def prepare(self) -> None:  # type: ignore[override]
         """Jupyter's auth first (a caller without a token gets its 403), then the bounds
@@ -50,6 +56,11 @@ class BodyworkHandler(ExtensionHandlerMixin, APIHandler):
                 limits.check_query(key, value)
                 if key in self._QUERY_NAMES:
                     limits.check_name(self._QUERY_NAMES[key], value)
+        self._where = where_from_query(
+            self.target_name,
+            self.get_query_argument("context", None),
+            self.get_query_argument("namespace", None),
+        )
 
     @property
     def bodywork(self) -> BodyworkExtension:
@@ -65,10 +76,16 @@ class BodyworkHandler(ExtensionHandlerMixin, APIHandler):
         return self.get_query_argument("target", "local") or "local"
 
     @property
+    def where(self) -> Where:
+        """``?target=``, ``?context=`` and ``?namespace=``: the target this request reads,
+        as the CLI's ``--target``, ``--context`` and ``--namespace`` name it."""
+        return self._where
+
+    @property
     def target(self) -> Target:
         """The target this request reads (one connection per thread: this is the loop's)."""
-        self.bodywork.refresh(self.target_name)
-        return self.bodywork.target(self.target_name)
+        self.bodywork.refresh(self.where)
+        return self.bodywork.target(self.where)
 
     @property
     def runs(self) -> RunReader:

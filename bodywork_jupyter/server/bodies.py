@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
 
@@ -67,3 +67,21 @@ class CallBody(_Body):
     path: Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^/")] = "/predict"
     body: JsonValue = Field(None, description="JSON to POST; null: a GET.")
     timeout: Annotated[float, Field(gt=0, le=300)] = 30.0
+
+
+class ExportBody(_Body):
+    """``POST pipeline/export``: the folder's pipeline as Argo YAML (``bodywork export argo``)."""
+
+    folder: Annotated[
+        str, Field(max_length=4096, description="The project folder, relative to the root.")
+    ] = "."
+    kind: Literal["workflow", "template", "cron"] = "workflow"
+    namespace: Name | None = Field(None, description="The namespace it runs in.")
+    image: Text | None = Field(None, description="Stage image (a stage's own wins).")
+    write: bool = Field(False, description="Write the YAML to ``output``; false: only return it.")
+    output: Text | None = Field(
+        None,
+        description="The file to write, relative to the root (default: "
+        "<folder>/<pipeline>-<kind>.yaml).",
+    )
+    overwrite: bool = Field(False, description="Replace a file that is not an earlier export.")

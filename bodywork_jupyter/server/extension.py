@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
@@ -18,7 +19,11 @@ from traitlets import Unicode
 from bodywork_jupyter._version import __version__
 from bodywork_jupyter.engine.store import default_state_dir
 from bodywork_jupyter.server.cache import ResponseCache
+from bodywork_jupyter.server.where import LOCAL, Where
 from bodywork_jupyter.targets import Target, TargetOptions, open_target
+
+#: Targets a thread keeps open (a cluster target holds a connection pool).
+MAX_OPEN = 16
 
 
 class BodyworkExtension(ExtensionApp):
@@ -39,9 +44,9 @@ class BodyworkExtension(ExtensionApp):
 
     def initialize_settings(self) -> None:
         self._local = threading.local()
-        self._refreshed: dict[str, float] = {}
+        self._refreshed: dict[Where, float] = {}
         self.cache = ResponseCache()
-        self.refresh("local")
+        self.refresh(LOCAL)
         self.log.info(
             "bodywork: REST API at /bodywork/api/, run history in %s", self.resolved_state_dir()
         )
@@ -58,21 +63,32 @@ class BodyworkExtension(ExtensionApp):
         given = {k: v for k, v in settings.items() if v}
         return TargetOptions(name=name, state_dir=self.resolved_state_dir(), **given)
 
-    def target(self, name: str = "local") -> Target:
-        """The target ``name``, opened once per thread (handlers offload work to threads)."""
-        opened: dict[str, Target] = self._local.__dict__.setdefault("targets", {})
-        if name not in opened:
-            opened[name] = open_target(self.options(name))
-        return opened[name]
+    def target(self, where: Where | str = LOCAL) -> Target:
+        """The target ``where`` names (a name alone: with no context or namespace), opened
+        once per thread (handlers offload work to threads); the least recently used is
+        closed past ``MAX_OPEN`` of them."""
+        key = Where(where) if isinstance(where, str) else where
+        opened: OrderedDict[Where, Target] = self._local.__dict__.setdefault(
+            "targets", OrderedDict()
+        )
+        found = opened.get(key)
+        if found is None:
+            options = self.options(key.target, context=key.context, namespace=key.namespace)
+            found = opened[key] = open_target(options)
+            while len(opened) > MAX_OPEN:
+                opened.popitem(last=False)[1].close()
+        opened.move_to_end(key)
+        return found
 
     async def stop_extension(self) -> None:
         local = getattr(self, "_local", None)
         for target in getattr(local, "targets", {}).values():
             target.close()
 
-    def refresh(self, name: str = "local", every: float = 1.0) -> None:
+    def refresh(self, where: Where | str = LOCAL, every: float = 1.0) -> None:
         """Let the target settle runs nobody drives (at most once a second: reads stay cheap)."""
+        key = Where(where) if isinstance(where, str) else where
         now = time.monotonic()
-        if now - self._refreshed.get(name, float("-inf")) >= every:
-            self._refreshed[name] = now
-            self.target(name).refresh()
+        if now - self._refreshed.get(key, float("-inf")) >= every:
+            self._refreshed[key] = now
+            self.target(key).refresh()

@@ -9,7 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from bodywork_jupyter.server.base import API
-from bodywork_jupyter.server.handlers import deployments, git, pipeline, runs, stages, targets
+from bodywork_jupyter.server.handlers import (
+    deployments,
+    export,
+    git,
+    pipeline,
+    runs,
+    stages,
+    targets,
+)
 
 _NAME = r"(?P<name>[^/]+)"
 _RUN = r"(?P<run_id>[^/]+)"
@@ -21,6 +29,7 @@ ROUTES: list[tuple[str, Any]] = [
     (rf"/{API}/pipeline/validate", pipeline.ValidateHandler),
     (rf"/{API}/pipeline/generate", pipeline.GenerateHandler),
     (rf"/{API}/pipeline/dag", pipeline.DagHandler),
+    (rf"/{API}/pipeline/export", export.ExportHandler),
     (rf"/{API}/deployments", deployments.DeploymentsHandler),
     (rf"/{API}/deployments/{_NAME}", deployments.DeploymentHandler),
     (rf"/{API}/deployments/{_NAME}/call", deployments.CallHandler),

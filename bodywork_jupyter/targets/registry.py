@@ -51,14 +51,22 @@ class Destination:
     current: bool = False  # the kubeconfig's current context
 
 
+#: Not a deploy: the dialog offers it, and exports (``bodywork export argo``) instead.
+EXPORT_ARGO = Destination("argo", "Export to Argo Workflows (a YAML file)")
+
+
 def destinations() -> list[Destination]:
     """This machine, then each context of the kubeconfig (when the Kubernetes client is
-    installed; read from the file, no cluster is asked)."""
-    found = [Destination("local", "this machine")]
+    installed; read from the file, no cluster is asked), then the export to Argo."""
+    return [Destination("local", "this machine"), *_kubeconfig_destinations(), EXPORT_ARGO]
+
+
+def _kubeconfig_destinations() -> list[Destination]:
     try:
         from bodywork_jupyter.backends.kubernetes.cluster import kubeconfig_contexts
     except ImportError:  # the [kubernetes] extra is not installed
-        return found
+        return []
+    found = []
     for context, namespace, current in kubeconfig_contexts():
         where = f" (namespace {namespace})" if namespace else ""
         found.append(

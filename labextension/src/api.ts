@@ -72,6 +72,33 @@ export interface Target {
   current: boolean;
 }
 
+/**
+ * Where deployments and runs live: a target and, on a cluster, its kubeconfig context and
+ * namespace (the CLI's `--target --context --namespace`; every read and action takes them as
+ * `?target=&context=&namespace=`). Left out: this machine.
+ */
+export interface Where {
+  target: string;
+  context?: string | null;
+  namespace?: string | null;
+}
+
+/** The query that names ``where`` (none for this machine: what every call sent before). */
+export function whereQuery(where?: Where | null): Record<string, string> {
+  const query: Record<string, string> = {};
+  if (!where || (where.target === 'local' && !where.context && !where.namespace)) {
+    return query;
+  }
+  query.target = where.target;
+  if (where.context) {
+    query.context = where.context;
+  }
+  if (where.namespace) {
+    query.namespace = where.namespace;
+  }
+  return query;
+}
+
 /** openapi.yaml: DeployRequest. */
 export interface DeployRequest {
   path: string;
@@ -301,17 +328,17 @@ export class BodyworkApi {
   }
 
   /** `GET deployments` (all: the deleted ones too). */
-  async deployments(all = false): Promise<Deployment[]> {
-    const answer = await this.get<{ deployments: Deployment[] }>(
-      'deployments',
-      all ? { all: 'true' } : {}
-    );
+  async deployments(all = false, where?: Where): Promise<Deployment[]> {
+    const answer = await this.get<{ deployments: Deployment[] }>('deployments', {
+      ...(all ? { all: 'true' } : {}),
+      ...whereQuery(where)
+    });
     return answer.deployments;
   }
 
   /** `GET deployments/{name}`: with its last 20 runs. */
-  deployment(name: string): Promise<Deployment> {
-    return this.get<Deployment>(`deployments/${enc(name)}`);
+  deployment(name: string, where?: Where): Promise<Deployment> {
+    return this.get<Deployment>(`deployments/${enc(name)}`, whereQuery(where));
   }
 
   /** `POST deployments`: the run is queued and handed to a supervisor (201). */
@@ -320,20 +347,25 @@ export class BodyworkApi {
   }
 
   /** `DELETE deployments/{name}`: stop its services (its history is kept). */
-  deleteDeployment(name: string): Promise<Deployment> {
-    return this.request<Deployment>('DELETE', `deployments/${enc(name)}`);
+  deleteDeployment(name: string, where?: Where): Promise<Deployment> {
+    return this.request<Deployment>('DELETE', `deployments/${enc(name)}`, whereQuery(where));
   }
 
   /** `POST deployments/{name}/call`: try one of its services, from the server. */
-  call(name: string, request: CallRequest): Promise<CallResult> {
-    return this.request<CallResult>('POST', `deployments/${enc(name)}/call`, {}, request);
+  call(name: string, request: CallRequest, where?: Where): Promise<CallResult> {
+    return this.request<CallResult>(
+      'POST',
+      `deployments/${enc(name)}/call`,
+      whereQuery(where),
+      request
+    );
   }
 
   // -- runs ----------------------------------------------------------------------------
 
   /** `GET runs`, newest first. */
-  async runs(deployment?: string, limit = 50): Promise<RunSummary[]> {
-    const query: Record<string, string> = { limit: String(limit) };
+  async runs(deployment?: string, limit = 50, where?: Where): Promise<RunSummary[]> {
+    const query: Record<string, string> = { limit: String(limit), ...whereQuery(where) };
     if (deployment) {
       query.deployment = deployment;
     }
@@ -341,38 +373,53 @@ export class BodyworkApi {
   }
 
   /** `GET runs/{id}`: every stage's status, attempt, timings, URL and links. */
-  run(runId: string): Promise<RunDetail> {
-    return this.get<RunDetail>(`runs/${enc(runId)}`);
+  run(runId: string, where?: Where): Promise<RunDetail> {
+    return this.get<RunDetail>(`runs/${enc(runId)}`, whereQuery(where));
   }
 
   /** `POST runs/{id}/cancel` (202). */
-  cancel(runId: string): Promise<RunDetail> {
-    return this.request<RunDetail>('POST', `runs/${enc(runId)}/cancel`);
+  cancel(runId: string, where?: Where): Promise<RunDetail> {
+    return this.request<RunDetail>('POST', `runs/${enc(runId)}/cancel`, whereQuery(where));
   }
 
   /** `GET runs/{id}/events?after=N` as JSON (the stream is ``eventsUrl``). */
-  events(runId: string, after = 0): Promise<Events> {
-    return this.get<Events>(`runs/${enc(runId)}/events`, { after: String(after) });
+  events(runId: string, after = 0, where?: Where): Promise<Events> {
+    return this.get<Events>(`runs/${enc(runId)}/events`, {
+      after: String(after),
+      ...whereQuery(where)
+    });
   }
 
   /**
    * The URL of the run's server-sent event stream (for an EventSource: same origin, the
    * session cookie; a GET needs no XSRF token).
    */
-  eventsUrl(runId: string, after = 0): string {
-    return this.url(`runs/${enc(runId)}/events`, after ? { after: String(after) } : {});
+  eventsUrl(runId: string, after = 0, where?: Where): string {
+    return this.url(`runs/${enc(runId)}/events`, {
+      ...(after ? { after: String(after) } : {}),
+      ...whereQuery(where)
+    });
   }
 
   /** `GET runs/{id}/logs/{stage}?offset=N`: whole lines; ask again from next_offset. */
-  logs(runId: string, stage: string, offset = 0): Promise<LogChunk> {
+  logs(runId: string, stage: string, offset = 0, where?: Where): Promise<LogChunk> {
     return this.get<LogChunk>(`runs/${enc(runId)}/logs/${enc(stage)}`, {
-      offset: String(offset)
+      offset: String(offset),
+      ...whereQuery(where)
     });
   }
 
   /** `GET runs/{id}/notebooks/{stage}`: the executed notebook, with its outputs. */
-  notebook(runId: string, stage: string): Promise<NotebookJson> {
-    return this.get<NotebookJson>(`runs/${enc(runId)}/notebooks/${enc(stage)}`);
+  notebook(runId: string, stage: string, where?: Where): Promise<NotebookJson> {
+    return this.get<NotebookJson>(
+      `runs/${enc(runId)}/notebooks/${enc(stage)}`,
+      whereQuery(where)
+    );
+  }
+
+  /** The URL of the executed notebook (a download: the session cookie authenticates it). */
+  notebookUrl(runId: string, stage: string, where?: Where): string {
+    return this.url(`runs/${enc(runId)}/notebooks/${enc(stage)}`, whereQuery(where));
   }
 
   // -- the transport -------------------------------------------------------------------

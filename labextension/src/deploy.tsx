@@ -33,6 +33,8 @@ import type { HistoryModel } from './history';
 import type { LiveRunModel } from './liverun';
 import type { PanelModel } from './model';
 import { formatProblem, location, type Problem, problemKey } from './problems';
+import { exportToArgo, isExportTarget } from './exportargo';
+import { whereOf } from './where';
 
 export interface DeployButtonProps {
   model: PanelModel;
@@ -83,8 +85,10 @@ async function openDeployDialog(
     gitWarning,
     (detail, target) => {
       // the deploy was taken: follow its run, even when the dialog was closed meanwhile
-      run.follow(detail.id, { warnings: detail.warnings ?? [], detail, target });
-      void history.refresh();
+      // where it was deployed to: the live view reads it there, the history shows it there
+      const where = whereOf(target);
+      run.follow(detail.id, where, { warnings: detail.warnings ?? [], detail });
+      void history.showWhere(where);
     }
   );
   const dialog = new DeployDialog(form, {
@@ -103,6 +107,9 @@ async function openDeployDialog(
     await dialog.launch();
   } finally {
     form.dispose();
+  }
+  if (form.exporting) {
+    await exportToArgo(run.services, model.folder, { pipeline });
   }
 }
 
@@ -146,6 +153,8 @@ class DeployForm extends ReactWidget {
   error: string | null = null;
   problems: Problem[] = [];
   deployed: RunDetail | null = null;
+  /** The Argo export was chosen: the dialog closes, then the export's dialog opens. */
+  exporting = false;
   dialogNode: HTMLElement | null = null;
   readonly id_ = `bw-deploy-${++forms}`;
 
@@ -204,6 +213,10 @@ class DeployForm extends ReactWidget {
       this.update();
       this.focusFirstProblem();
       return false;
+    }
+    if (isExportTarget(this.targets[this.target])) {
+      this.exporting = true;
+      return true;
     }
     this.busy = true;
     this.error = null;

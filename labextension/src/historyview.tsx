@@ -1,7 +1,8 @@
 /**
  * The history section of the panel: each deployment (status, target, the version serving
  * and its URLs), opened to its runs (status, commit, duration, who started it, when), with
- * Show (in the live view), Cancel, Re-run, and Delete behind a confirm dialog.
+ * Show (in the live view), Cancel, Re-run, and Delete behind a confirm dialog. "Where"
+ * picks whose history it is: this machine or a kubeconfig context.
  */
 
 import { Dialog, showDialog } from '@jupyterlab/apputils';
@@ -13,6 +14,7 @@ import type { HistoryModel } from './history';
 import { canDelete, codeOf, deleteConsequences, isGone, runActions } from './historylist';
 import { formatDuration, fullTime, isoTime, relativeTime, runDuration } from './historytime';
 import { useModel } from './usemodel';
+import { sameWhere, whereKey } from './where';
 
 /** How often relative times ("2 min ago") and running durations are drawn again. */
 const TICK_MS = 10_000;
@@ -42,6 +44,7 @@ export function HistoryView({ history }: { history: HistoryModel }): JSX.Element
             </span>
           )}
         </h3>
+        <WhereSelect history={history} />
         <label className="bw-History-showDeleted">
           <input
             type="checkbox"
@@ -61,6 +64,15 @@ export function HistoryView({ history }: { history: HistoryModel }): JSX.Element
           Refresh
         </button>
       </div>
+      {history.targetsError && (
+        <p
+          className="bw-History-message bw-mod-warning"
+          role="status"
+          data-bw="history-targets-error"
+        >
+          {history.targetsError}
+        </p>
+      )}
       {history.error && (
         <p className="bw-History-message bw-mod-error" role="alert" data-bw="history-error">
           {history.error}
@@ -95,6 +107,45 @@ export function HistoryView({ history }: { history: HistoryModel }): JSX.Element
         </ul>
       )}
     </section>
+  );
+}
+
+/** Whose history: this machine, or one of the kubeconfig's contexts. */
+function WhereSelect({ history }: { history: HistoryModel }): JSX.Element {
+  const choices = history.choices;
+  const chosen = Math.max(
+    0,
+    choices.findIndex(choice => sameWhere(choice.where, history.where))
+  );
+  return (
+    <label className="bw-History-showDeleted">
+      Where{' '}
+      <select
+        className="jp-mod-styled"
+        data-bw="history-where"
+        data-where={whereKey(history.where)}
+        title="Whose deployments and runs the history lists"
+        value={chosen}
+        onChange={event => {
+          const choice = choices[Number(event.currentTarget.value)];
+          if (choice) {
+            history.setWhere(choice.where);
+          }
+        }}
+      >
+        {choices.map((choice, index) => (
+          <option
+            key={whereKey(choice.where)}
+            value={index}
+            data-target={choice.where.target}
+            data-context={choice.where.context ?? ''}
+            data-namespace={choice.where.namespace ?? ''}
+          >
+            {choice.label}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
 

@@ -1,8 +1,10 @@
 /**
  * One run followed live: its detail (GET runs/{id}), its server-sent events (the stream
  * runs/{id}/events, resumed after the last seq when it drops), the log of the stage a
- * person picked, and each service's "try it" box. What the events mean is RunState's
- * (runstate.ts); this model only does the requests and says when something changed.
+ * person picked, and each service's "try it" box. A run is followed where it lives
+ * (its Where: this machine, or a kubeconfig context and namespace): every read asks there.
+ * What the events mean is RunState's (runstate.ts); this model only does the requests and
+ * says when something changed.
  */
 
 import { ServerConnection } from '@jupyterlab/services';
@@ -13,7 +15,7 @@ import {
   errorMessage,
   type RunDetail,
   type StageStatus,
-  type Target
+  type Where
 } from './api';
 import type { PanelServices } from './context';
 import { LogTail } from './runlog';
@@ -28,6 +30,7 @@ import {
   parseBody,
   parsePath
 } from './runtry';
+import { isLocal, LOCAL } from './where';
 
 /** How the event stream is doing. */
 export type StreamState = 'idle' | 'connecting' | 'open' | 'retrying' | 'ended' | 'failed';
@@ -53,6 +56,7 @@ const REDRAW_MS = 50;
 /** One follow: its requests stop together when the next follow (or dispose) begins. */
 class Follow {
   readonly abort = new AbortController();
+  constructor(readonly where: Where) {}
   get stopped(): boolean {
     return this.abort.signal.aborted;
   }
@@ -63,13 +67,13 @@ export interface FollowOptions {
   warnings?: string[];
   /** The run's detail as the deploy answered it. */
   detail?: RunDetail;
-  /** Where the run is (DeployRequest.target); default: this machine. */
-  target?: Target;
 }
 
 export class LiveRunModel extends VDomModel {
   /** The run followed (null: none yet). */
   runId: string | null = null;
+  /** Where the followed run lives. */
+  where: Where = LOCAL;
   /** Each stage's latest status, by name (the DAG's colours). */
   stages: ReadonlyMap<string, StageStatus> = new Map();
   /** The followed run's state (null until a follow). */
@@ -78,7 +82,7 @@ export class LiveRunModel extends VDomModel {
   /** Why the run cannot be shown or followed (null: it can). */
   error: string | null = null;
   warnings: string[] = [];
-  /** Why the run is shown as deployed and not followed (a run on another target). */
+  /** A note on the run shown above it (null: none). */
   notice: string | null = null;
   /** The stage whose log is followed. */
   selected: string | null = null;
@@ -104,13 +108,14 @@ export class LiveRunModel extends VDomModel {
     return this.state && this.state.deployment === pipeline ? this.stages : undefined;
   }
 
-  /** Follow ``runId`` from now on (the one before is let go). */
-  follow(runId: string, options: FollowOptions = {}): void {
+  /** Follow ``runId``, which lives at ``where``, from now on (the one before is let go). */
+  follow(runId: string, where: Where = LOCAL, options: FollowOptions = {}): void {
     this.stop();
-    const follow = new Follow();
+    const follow = new Follow(isLocal(where) ? LOCAL : where);
     const state = new RunState(runId);
     this.follow_ = follow;
     this.runId = runId;
+    this.where = follow.where;
     this.state = state;
     this.stages = state.stages;
     this.stream = 'connecting';
@@ -125,24 +130,6 @@ export class LiveRunModel extends VDomModel {
     this.notice = null;
     if (options.detail) {
       state.applyDetail(options.detail);
-    }
-    const target = options.target;
-    if (target && target.target !== 'local') {
-      // the REST API reads a run's detail, events and logs on ?target= without a kubeconfig
-      // context: the panel shows what the deploy answered, the CLI follows the run
-      const where = [`--target ${target.target}`];
-      if (target.context) {
-        where.push(`--context ${target.context}`);
-      }
-      if (target.namespace) {
-        where.push(`--namespace ${target.namespace}`);
-      }
-      this.stream = 'idle';
-      this.notice =
-        `This run is on ${target.label}: the panel follows runs on this machine. ` +
-        `Follow it with: bodywork logs ${runId} --follow ${where.join(' ')}`;
-      this.stateChanged.emit(void 0);
-      return;
     }
     this.detailReader = new Coalescer(
       () => this.readDetail(follow, state),
@@ -183,7 +170,7 @@ export class LiveRunModel extends VDomModel {
     this.cancelError = null;
     this.stateChanged.emit(void 0);
     try {
-      const detail = await this.services.api.cancel(state.runId);
+      const detail = await this.services.api.cancel(state.runId, follow.where);
       if (!follow.stopped) {
         state.applyDetail(detail);
       }
@@ -197,11 +184,22 @@ export class LiveRunModel extends VDomModel {
     }
   }
 
-  /** Open the executed notebook of ``stage`` (read-only). */
+  /** Open the executed notebook of ``stage`` (read-only; a cluster run's: see notebookUrl). */
   openNotebook(stage: string): void {
     if (this.runId) {
       this.services.openExecuted(this.runId, stage);
     }
+  }
+
+  /**
+   * A cluster run's executed notebook as a download (JupyterLab's read-only viewer reads
+   * this machine's runs); null for a run on this machine, which opens in JupyterLab.
+   */
+  notebookUrl(stage: string): string | null {
+    if (!this.runId || isLocal(this.where)) {
+      return null;
+    }
+    return this.services.api.notebookUrl(this.runId, stage, this.where);
   }
 
   /** The service's try-it box (made on first use, with the service's example body). */
@@ -254,11 +252,11 @@ export class LiveRunModel extends VDomModel {
     box.error = null;
     this.stateChanged.emit(void 0);
     try {
-      const result = await this.services.api.call(deployment, {
-        stage,
-        path: path.value,
-        body: body.value
-      });
+      const result = await this.services.api.call(
+        deployment,
+        { stage, path: path.value, body: body.value },
+        follow.where
+      );
       box.answer = describeAnswer(result);
     } catch (reason) {
       box.answer = null;
@@ -299,7 +297,7 @@ export class LiveRunModel extends VDomModel {
 
   private async readDetail(follow: Follow, state: RunState): Promise<void> {
     const asOf = state.lastSeq;
-    const detail = await this.services.api.run(state.runId);
+    const detail = await this.services.api.run(state.runId, follow.where);
     if (follow.stopped) {
       return;
     }
@@ -321,7 +319,7 @@ export class LiveRunModel extends VDomModel {
       const parser = new SseParser();
       try {
         const response = await ServerConnection.makeRequest(
-          api.eventsUrl(state.runId, state.lastSeq),
+          api.eventsUrl(state.runId, state.lastSeq, follow.where),
           { headers: { Accept: 'text/event-stream' }, signal: follow.abort.signal },
           api.settings
         );
@@ -438,7 +436,12 @@ export class LiveRunModel extends VDomModel {
     try {
       // a long log comes in pieces: read on to its end (a few pieces per turn at most)
       for (let piece = 0; piece < LOG_PIECES; piece++) {
-        const chunk = await this.services.api.logs(state.runId, log.stage, log.offset);
+        const chunk = await this.services.api.logs(
+          state.runId,
+          log.stage,
+          log.offset,
+          follow.where
+        );
         if (log !== this.log || follow.stopped) {
           return;
         }

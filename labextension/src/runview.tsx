@@ -20,6 +20,7 @@ import {
   stageTone
 } from './runstatus';
 import { useModel } from './usemodel';
+import { isLocal, whereKey, whereLabel } from './where';
 
 export function LiveRunView({ run }: { run: LiveRunModel }): JSX.Element | null {
   const model = useModel(run);
@@ -54,6 +55,7 @@ export function LiveRunView({ run }: { run: LiveRunModel }): JSX.Element | null 
       data-seq={state.lastSeq}
       data-events={state.applied}
       data-stream={model.stream}
+      data-where={whereKey(model.where)}
     >
       <h3 className="bw-Panel-heading bw-Run-heading">
         Run <code>{model.runId}</code>{' '}
@@ -71,6 +73,12 @@ export function LiveRunView({ run }: { run: LiveRunModel }): JSX.Element | null 
           <>
             <span className="bw-Panel-label">deployment</span> <code>{state.deployment}</code>
           </>
+        )}
+        {!isLocal(model.where) && (
+          <span data-bw="run-where">
+            {' \u00b7 '}
+            <span className="bw-Panel-label">on</span> {whereLabel(model.where)}
+          </span>
         )}
         {took !== null && (
           <span className="bw-Run-elapsed" data-bw="run-elapsed">
@@ -207,7 +215,19 @@ function StageRow({ model, row, now, url }: StageRowProps): JSX.Element {
       {row.message && <p className="bw-RunStage-message">{row.message}</p>}
       {(row.notebook || url) && (
         <div className="bw-RunStage-extras">
-          {row.notebook && (
+          {row.notebook && model.notebookUrl(row.name) !== null && (
+            <a
+              className="bw-LinkButton"
+              href={model.notebookUrl(row.name) ?? undefined}
+              download={`${row.name}.ipynb`}
+              data-bw="open-notebook"
+              data-stage={row.name}
+              aria-label={`Download the executed notebook of ${row.name}`}
+            >
+              Download executed notebook
+            </a>
+          )}
+          {row.notebook && model.notebookUrl(row.name) === null && (
             <button
               type="button"
               className="bw-LinkButton"

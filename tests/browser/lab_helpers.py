@@ -55,11 +55,11 @@ class Lab:
         return self.root / PROJECT
 
 
-def start_lab(work: Path, timeout: float = 120) -> Lab:
+def start_lab(work: Path, timeout: float = 120, env: dict[str, str] | None = None) -> Lab:
     """``jupyter lab`` from this venv on a free port, with its own config, data and state.
 
     Every folder jupyter writes to is under ``work``; ``HOME`` stays, for what a deploy
-    needs from it (uv's cache).
+    needs from it (uv's cache). ``env``: more of the server's environment (a KUBECONFIG).
     """
     root, home = work / "root", work / "home"
     root.mkdir(parents=True)
@@ -87,6 +87,7 @@ def start_lab(work: Path, timeout: float = 120) -> Lab:
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "IPYTHONDIR": str(home / "ipython"),
         "BODYWORK_STATE_DIR": str(lab.state_dir),
+        **(env or {}),
     }
     args = [
         str(bin_dir / "jupyter"),

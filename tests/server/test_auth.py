@@ -17,6 +17,7 @@ ENDPOINTS = [
     ("GET", "pipeline/validate"),
     ("POST", "pipeline/generate"),
     ("GET", "pipeline/dag"),
+    ("POST", "pipeline/export"),
     ("GET", "deployments"),
     ("POST", "deployments"),
     ("GET", "deployments/demo"),

@@ -134,6 +134,7 @@ def test_the_document_lists_the_endpoints_these_tests_walk() -> None:
         ("pipeline/validate", "get", "query"),
         ("pipeline/generate", "post", "body"),
         ("pipeline/dag", "get", "query"),
+        ("pipeline/export", "post", "body"),
         ("deployments", "post", "body"),
         ("git", "get", "query"),
     }
@@ -141,6 +142,7 @@ def test_the_document_lists_the_endpoints_these_tests_walk() -> None:
     assert set(body_readers()) == {
         ("stages/{path}", "put"),
         ("pipeline/generate", "post"),
+        ("pipeline/export", "post"),
         ("deployments", "post"),
         ("deployments/{name}/call", "post"),
     }
@@ -170,7 +172,7 @@ async def test_long_paths_are_400_on_every_endpoint_that_takes_one(
     notebook(jp_root_dir / STAGE, "1")
     long = LONG_PATHS[how]
     if where == "body":
-        field = "folder" if template == "pipeline/generate" else "path"
+        field = "folder" if template in ("pipeline/generate", "pipeline/export") else "path"
         reply = await _send(raw, template, method, {}, json.dumps({field: long}).encode())
     else:
         reply = await _send(raw, template, method, {"path": long})

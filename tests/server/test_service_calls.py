@@ -68,7 +68,9 @@ async def test_targets_are_this_machine_and_each_kubeconfig_context(
     conforms("targets", "GET", 200, alone)
     assert alone["targets"] == [
         {"target": "local", "label": "this machine", "context": None, "namespace": None,
-         "current": False}
+         "current": False},
+        {"target": "argo", "label": "Export to Argo Workflows (a YAML file)", "context": None,
+         "namespace": None, "current": False},
     ]  # fmt: skip
 
     kubeconfig = tmp_path / "kubeconfig"
@@ -95,6 +97,7 @@ async def test_targets_are_this_machine_and_each_kubeconfig_context(
         ("local", None, None, False),
         ("kubernetes", "dev", None, False),
         ("kubernetes", "prod", "ml", True),
+        ("argo", None, None, False),  # the export, after every deploy
     ]
     assert found[2]["label"] == "Kubernetes: prod (namespace ml)"
     assert "secret-token-value" not in json.dumps(reply.json())  # nothing of the credentials

@@ -58,7 +58,11 @@ class DeploymentsHandler(BodyworkHandler):
         target = open_target(options)
         try:
             prepared = deploying.prepare(
-                source, body.branch, body.commit, body.param_items(), target=target,
+                source,
+                body.branch,
+                body.commit,
+                body.param_items(),
+                target=target,
                 image=body.image,
             )
             record = deploying.submit(
@@ -86,10 +90,10 @@ class DeploymentHandler(BodyworkHandler):
     @authorized
     async def delete(self, name: str) -> None:
         self.runs.deployment(name)  # 404 before any work
-        target_name = self.target_name
+        where = self.where
 
         def delete() -> dict[str, Any]:
-            target = self.bodywork.target(target_name)  # this worker thread's own
+            target = self.bodywork.target(where)  # this worker thread's own
             target.delete(name)
             return views.deployment(RunReader(target).deployment(name))
 
@@ -109,11 +113,11 @@ class CallHandler(BodyworkHandler):
     @authorized
     async def post(self, name: str) -> None:
         body = self.parse(CallBody)
-        target_name = self.target_name
+        where = self.where
         payload = None if body.body is None else json.dumps(body.body).encode()
 
         def call() -> dict[str, Any]:
-            target = self.bodywork.target(target_name)  # this worker thread's own
+            target = self.bodywork.target(where)  # this worker thread's own
             stage, url = RunReader(target).service_url(name, body.stage)
             status, answer = target.call_service(url, body.path, payload, body.timeout)
             cut = len(answer) > MAX_ANSWER_BYTES

@@ -36,7 +36,7 @@ class RunsHandler(BodyworkHandler):
             found = runs.runs(deployment, limit)
             return json.dumps({"runs": [views.run_summary(r) for r in found]}).encode()
 
-        key = ("runs", self.target_name, deployment, limit)
+        key = ("runs", self.where, deployment, limit)
         self.finish(self.bodywork.cache.get(key, runs.target.last_seq(), render))
 
 
@@ -66,10 +66,10 @@ class RerunHandler(BodyworkHandler):
     @authorized
     async def post(self, run_id: str) -> None:
         run = self.runs.find_run(run_id)  # a 404 before any work
-        target_name, started_by = self.target_name, self.started_by  # who re-runs it
+        where, started_by = self.where, self.started_by  # who re-runs it, and where
 
         def submit() -> dict[str, Any]:
-            target = self.bodywork.target(target_name)  # this worker thread's own
+            target = self.bodywork.target(where)  # this worker thread's own
             prepared, options = rerun.again(run, target)
             record = deploying.submit(target, prepared, options, started_by=started_by)
             detail = views.run_detail(record, RunReader(target), self.api_url)
@@ -147,7 +147,7 @@ class EventsHandler(BodyworkHandler):
         try:
             await self.flush()  # the headers now: an EventSource is open before any event
             while True:
-                self.bodywork.refresh(self.target_name)
+                self.bodywork.refresh(self.where)
                 status = runs.target.get_run(run.id, with_plan=False)
                 events = runs.events(run.id, after)
                 for event in events:
