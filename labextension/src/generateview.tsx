@@ -4,7 +4,8 @@ import * as React from 'react';
 
 import type { PanelServices } from './context';
 import type { GenerateModel } from './generate';
-import { formatProblem, location, openTarget, type Problem, problemKey } from './problems';
+import { ProblemItems } from './problemlist';
+import type { Problem } from './problems';
 import { classifyDiff, countChanges, diffHeading } from './tagdiff';
 import { useModel } from './usemodel';
 
@@ -154,49 +155,11 @@ function GenerateProblems({
     return null;
   }
   return (
-    <ul className="bw-Problems" data-bw="generate-problems" aria-label="Problems">
-      {problems.map((problem, index) => {
-        const target = openTarget(problem);
-        const text = formatProblem(problem);
-        const body = (
-          <>
-            <span className={`bw-Problem-severity bw-mod-${problem.severity}`}>
-              {problem.severity}
-            </span>
-            <span className="bw-Problem-where">{location(problem)}</span>
-            {problem.path && <span className="bw-Problem-field">{problem.path}</span>}
-            <span className="bw-Problem-message">{problem.message}</span>
-            {problem.hint && <span className="bw-Problem-hint">{problem.hint}</span>}
-          </>
-        );
-        return (
-          <li
-            key={problemKey(problem, index)}
-            className="bw-Problem"
-            data-bw="generate-problem"
-            data-file={problem.file}
-            data-line={problem.line}
-            data-field={problem.path}
-            data-severity={problem.severity}
-          >
-            {target ? (
-              <button
-                type="button"
-                className="bw-Problem-open"
-                aria-label={`Open ${location(problem)}: ${text}`}
-                title={text}
-                onClick={() => services.open(target.path, target.line)}
-              >
-                {body}
-              </button>
-            ) : (
-              <div className="bw-Problem-text" title={text}>
-                {body}
-              </div>
-            )}
-          </li>
-        );
-      })}
-    </ul>
+    <ProblemItems
+      problems={problems}
+      open={(path, line) => services.open(path, line)}
+      hook="generate-problem"
+      label="Problems"
+    />
   );
 }

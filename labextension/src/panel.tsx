@@ -22,7 +22,8 @@ import type { LiveRunModel } from './liverun';
 import type { PanelModel } from './model';
 import { LiveRunView } from './runview';
 import { useModel } from './usemodel';
-import { formatProblem, location, openTarget, type Problem, problemKey, summarize } from './problems';
+import { ProblemItems } from './problemlist';
+import { type Problem, summarize } from './problems';
 import { bodyworkIcon } from './icon';
 
 export const PANEL_ID = 'bodywork-panel';
@@ -239,50 +240,11 @@ function ProblemList({
       <h3 className="bw-Panel-heading">
         Problems <span className="bw-Panel-muted">{problems.length}</span>
       </h3>
-      <ul className="bw-Problems" data-bw="problems">
-        {problems.map((problem, index) => {
-          const target = openTarget(problem);
-          const text = formatProblem(problem);
-          const body = (
-            <>
-              <span className={`bw-Problem-severity bw-mod-${problem.severity}`}>
-                {problem.severity}
-              </span>
-              <span className="bw-Problem-where">{location(problem)}</span>
-              {problem.path && <span className="bw-Problem-field">{problem.path}</span>}
-              <span className="bw-Problem-message">{problem.message}</span>
-              {problem.hint && <span className="bw-Problem-hint">{problem.hint}</span>}
-            </>
-          );
-          return (
-            <li
-              key={problemKey(problem, index)}
-              className="bw-Problem"
-              data-bw="problem"
-              data-file={problem.file}
-              data-line={problem.line}
-              data-field={problem.path}
-              data-severity={problem.severity}
-            >
-              {target ? (
-                <button
-                  type="button"
-                  className="bw-Problem-open"
-                  aria-label={`Open ${location(problem)}: ${text}`}
-                  title={text}
-                  onClick={() => actions.open(target.path, target.line)}
-                >
-                  {body}
-                </button>
-              ) : (
-                <div className="bw-Problem-text" title={text}>
-                  {body}
-                </div>
-              )}
-            </li>
-          );
-        })}
-      </ul>
+      <ProblemItems
+        problems={problems}
+        open={(path, line) => actions.open(path, line)}
+        hook="problem"
+      />
     </section>
   );
 }

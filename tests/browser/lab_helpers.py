@@ -49,6 +49,8 @@ class Lab:
     commit: str
     log: Path
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    #: more of the server's environment (start_lab's ``env``), kept for a restart
+    extra_env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def project(self) -> Path:
@@ -61,7 +63,7 @@ def start_lab(work: Path, timeout: float = 120, env: dict[str, str] | None = Non
     Every folder jupyter writes to is under ``work``; ``HOME`` stays, for what a deploy
     needs from it (uv's cache). ``env``: more of the server's environment (a KUBECONFIG).
     """
-    root, home = work / "root", work / "home"
+    root = work / "root"  # its config, data and runtime folders: work / "home" (_launch)
     root.mkdir(parents=True)
     project, port = example_copy(PROJECT, root / PROJECT)
     # its service's port is a free one in bodywork.yaml: the stage's tag says the same
@@ -77,7 +79,16 @@ def start_lab(work: Path, timeout: float = 120, env: dict[str, str] | None = Non
         state_dir=work / "state",
         commit=commit,
         log=work / "jupyter-lab.log",
+        extra_env=dict(env or {}),
     )
+    _launch(lab, timeout, "wb", "")
+    return lab
+
+
+def _launch(lab: Lab, timeout: float, mode: str, when: str) -> None:
+    """Start the lab's ``jupyter lab`` (its folders beside its root) and wait until it
+    answers; ``mode`` "ab" appends to its log (a restart)."""
+    home = lab.root.parent / "home"
     bin_dir = Path(sys.executable).parent
     env = {
         **os.environ,
@@ -87,7 +98,7 @@ def start_lab(work: Path, timeout: float = 120, env: dict[str, str] | None = Non
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "IPYTHONDIR": str(home / "ipython"),
         "BODYWORK_STATE_DIR": str(lab.state_dir),
-        **(env or {}),
+        **lab.extra_env,
     }
     args = [
         str(bin_dir / "jupyter"),
@@ -98,12 +109,15 @@ def start_lab(work: Path, timeout: float = 120, env: dict[str, str] | None = Non
         f"--port={lab.url.rsplit(':', 1)[1]}",
         "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={lab.token}",
-        f"--ServerApp.root_dir={root}",
+        f"--ServerApp.root_dir={lab.root}",
         "--LabApp.news_url=None",
         # the update check asks PyPI; a test must not depend on the network
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
-    with lab.log.open("wb") as log:
+    with lab.log.open(mode) as log:
+        if mode == "ab":
+            log.write(b"\n--- restart_lab ---\n")
+            log.flush()
         # its own process group: kernels it starts go with it if it must be killed
         lab.process = subprocess.Popen(
             args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -111,12 +125,12 @@ def start_lab(work: Path, timeout: float = 120, env: dict[str, str] | None = Non
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if lab.process.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited:\n{log_tail(lab)}")
+            raise RuntimeError(f"jupyter lab exited{when}:\n{log_tail(lab)}")
         if answers(lab):
-            return lab
+            return
         time.sleep(0.3)
     stop_lab(lab)
-    raise TimeoutError(f"jupyter lab did not answer in {timeout:.0f} s:\n{log_tail(lab)}")
+    raise TimeoutError(f"jupyter lab did not answer in {timeout:.0f} s{when}:\n{log_tail(lab)}")
 
 
 def answers(lab: Lab) -> bool:
@@ -238,47 +252,6 @@ def restart_lab(lab: Lab, timeout: float = 120) -> None:
     state folder (its config, data and runtime folders too: the login cookie stays valid).
 
     What runs is left alone: runs are driven by their own supervisors, not by the server.
-    The command is ``start_lab``'s; keep the two in step.
     """
     stop_lab(lab)
-    home = lab.root.parent / "home"
-    bin_dir = Path(sys.executable).parent
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "JUPYTER_CONFIG_DIR": str(home / "config"),
-        "JUPYTER_DATA_DIR": str(home / "data"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "IPYTHONDIR": str(home / "ipython"),
-        "BODYWORK_STATE_DIR": str(lab.state_dir),
-    }
-    args = [
-        str(bin_dir / "jupyter"),
-        "lab",
-        "--allow-root",
-        "--no-browser",
-        "--ServerApp.ip=127.0.0.1",
-        f"--port={lab.url.rsplit(':', 1)[1]}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={lab.token}",
-        f"--ServerApp.root_dir={lab.root}",
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]
-    with lab.log.open("ab") as log:
-        log.write(b"\n--- restart_lab ---\n")
-        log.flush()
-        lab.process = subprocess.Popen(
-            args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if lab.process.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited after a restart:\n{log_tail(lab)}")
-        if answers(lab):
-            return
-        time.sleep(0.3)
-    stop_lab(lab)
-    raise TimeoutError(
-        f"jupyter lab did not answer {timeout:.0f} s after a restart:\n{log_tail(lab)}"
-    )
+    _launch(lab, timeout, "ab", " after a restart")
