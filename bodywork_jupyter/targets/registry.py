@@ -7,6 +7,7 @@ Tests add fake targets at this seam with ``register``.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -62,10 +63,10 @@ def destinations() -> list[Destination]:
 
 
 def _kubeconfig_destinations() -> list[Destination]:
-    try:
-        from bodywork_jupyter.backends.kubernetes.cluster import kubeconfig_contexts
-    except ImportError:  # the [kubernetes] extra is not installed
-        return []
+    if importlib.util.find_spec("kubernetes") is None:
+        return []  # the [kubernetes] extra is not installed: no cluster to offer
+    from bodywork_jupyter.backends.kubernetes.cluster import kubeconfig_contexts
+
     found = []
     for context, namespace, current in kubeconfig_contexts():
         where = f" (namespace {namespace})" if namespace else ""

@@ -66,12 +66,13 @@ def get(url: str, timeout: float = 5) -> str:
 def until(check: Callable[[], Any], timeout: float = 60, every: float = 0.2) -> Any:
     """``check()``'s first true value within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
+    value = None
     while time.monotonic() < deadline:
         value = check()
         if value:
             return value
         time.sleep(every)
-    raise AssertionError(f"not within {timeout}s: {check}")
+    raise AssertionError(f"not within {timeout}s: {check} (last: {value!r})")
 
 
 def listing(bw: Bodywork) -> str:

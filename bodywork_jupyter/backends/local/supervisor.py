@@ -221,11 +221,14 @@ class Supervisor:
     async def _bring_back_displaced(self, run_id: str) -> None:
         """The old version of a module the new run stopped serves again, unless the new
         run replaced it (deployed)."""
-        displaced, self.displaced = self.displaced, {}
-        for name, old in displaced.items():
+        for name, old in list(self.displaced.items()):
             if self.services.get(name) is not old or self.stopping.is_set() or self._deleting():
+                self.displaced.pop(name)
                 continue
+            # displaced until it runs again: the keeper, meanwhile, must not take its
+            # stopped processes for a crash and start them a second time
             await self.backend.start_again(old)
+            self.displaced.pop(name)
             self.store.record(
                 self.service_runs[name],
                 "service.restarted",
