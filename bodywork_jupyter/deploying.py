@@ -48,6 +48,7 @@ def prepare(
     image: str | None = None,
     python: str | None = None,
     requirements_as_of: str | None = None,
+    image_pull_secrets: Sequence[str] = (),
     exported_as: str | None = None,
 ) -> Prepared:
     """The Plan of the pipeline in ``where`` (a folder or a git URL), ready for ``target``.
@@ -60,13 +61,16 @@ def prepare(
 
     ``python`` replaces the pipeline's Python (a stage's own wins); ``requirements_as_of``
     (commit, a date or none) replaces the pipeline's choice of the date requirements are
-    resolved as of, which is said among the warnings.
+    resolved as of, which is said among the warnings. ``image_pull_secrets``
+    (``--image-pull-secret``) are added to the pipeline's; a target whose stages pull no
+    image refuses them.
 
     ``exported_as`` (no target: e.g. ``"an Argo export"``): the plan is exported for a
     cluster to run, so its source is resolved as for a cluster target's.
     """
     if python is not None and not re.match(PYTHON_PATTERN, python):
         raise BadInputError(f"--python {python}: give a Python version such as 3.9 or 3.9.18")
+    check_image_pull_secrets(image_pull_secrets, target)
     on_remote = exported_as is not None or (target is not None and target.requires_git)
     with sources.resolve(where, branch, commit, on_remote=on_remote) as resolved:
         if target is not None:
@@ -83,7 +87,12 @@ def prepare(
             resolved.display_root,
         )
         plan = plan_pipeline(
-            pipeline, resolved.source, image=image, python=python, requirements_as_of=dated.as_of
+            pipeline,
+            resolved.source,
+            image=image,
+            python=python,
+            requirements_as_of=dated.as_of,
+            image_pull_secrets=image_pull_secrets,
         )
         description, warnings = resolved.description, list(resolved.warnings)
         warnings += [dated.note] if dated.note else []
@@ -99,6 +108,29 @@ def prepare(
         if keeps:  # last: only a plan that is ready keeps (or drops) them
             warnings += _keep_url_credentials(target, plan, credentials)
     return Prepared(plan, description, warnings)
+
+
+def check_image_pull_secrets(names: Sequence[str], target: Target | None) -> None:
+    """``--image-pull-secret``: refused, in one line, on a target whose stages pull no
+    image (``--image`` is only noted there: Bodywork 3's scripts pass it); each must name a
+    Secret."""
+    if not names:
+        return
+    if target is not None and not target.pulls_images:
+        given = " ".join(f"--image-pull-secret {name}" for name in names)
+        raise BadInputError(
+            f"{given}: means nothing on this machine - stages run on this machine's Python "
+            "here, in no image, so nothing is pulled; it is for a cluster (--target "
+            "kubernetes) or an Argo export (bodywork export argo)"
+        )
+    from bodywork_jupyter.plan.kubernetes.names import is_object_name  # a cluster's rule
+
+    for name in names:
+        if not is_object_name(name):
+            raise BadInputError(
+                f"--image-pull-secret {name!r}: is not a Kubernetes Secret name - give the "
+                "Secret's name: lower-case letters, digits, '-' and '.', e.g. regcred"
+            )
 
 
 def _keep_url_credentials(

@@ -75,6 +75,7 @@ def export_argo(
     kind: ArgoKind = "workflow",
     namespace: str | None = None,
     image: str | None = None,
+    image_pull_secrets: Sequence[str] = (),
     python: str | None = None,
     requirements_as_of: str | None = None,
     service_account: str = DEFAULT_SERVICE_ACCOUNT,
@@ -83,7 +84,8 @@ def export_argo(
     schema: ArgoSchema | None = None,
 ) -> Exported:
     """The pipeline at ``where`` as checked Argo YAML of ``kind``; raises BadInputError
-    (ExportCheckError when a check fails) before anything is returned."""
+    (ExportCheckError when a check fails) before anything is returned. The workflow pulls
+    with the pipeline's ``image_pull_secrets`` and these (each once)."""
     prepared = deploying.prepare(
         where,
         branch,
@@ -92,6 +94,7 @@ def export_argo(
         image=image,
         python=python,
         requirements_as_of=requirements_as_of,
+        image_pull_secrets=image_pull_secrets,
         exported_as="an Argo export",
     )
     plan = prepared.plan

@@ -45,6 +45,14 @@ def register(cli: click.Group) -> None:
         help="The namespace it runs in (default: the pipeline's namespace, else its name).",
     )
     @click.option("--image", help="Stage image to run every stage in (a stage's own wins).")
+    @click.option(
+        "--image-pull-secret",
+        "image_pull_secrets",
+        multiple=True,
+        metavar="NAME",
+        help="A Secret the workflow pulls its images with, after bodywork.yaml's "
+        "image_pull_secrets (repeatable).",
+    )
     @click.option("--branch", help="Export the head of this branch (a remote's, if not here).")
     @click.option("--commit", help="Export this commit.")
     @click.option(
@@ -92,6 +100,7 @@ def register(cli: click.Group) -> None:
         out_file: Path | None,
         namespace: str | None,
         image: str | None,
+        image_pull_secrets: tuple[str, ...],
         branch: str | None,
         commit: str | None,
         params: tuple[str, ...],
@@ -122,6 +131,7 @@ def register(cli: click.Group) -> None:
             kind=chosen,
             namespace=namespace,
             image=image,
+            image_pull_secrets=image_pull_secrets,
             python=python,
             requirements_as_of=requirements_as_of,
             service_account=service_account or options.DEFAULT_SERVICE_ACCOUNT,

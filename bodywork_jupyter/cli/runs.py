@@ -56,6 +56,14 @@ deploy_options = stack(
     target_options,
     click.option("--image", help="Stage image to run every stage in (cluster targets)."),
     click.option(
+        "--image-pull-secret",
+        "image_pull_secrets",
+        multiple=True,
+        metavar="NAME",
+        help="A Secret the cluster pulls the images with, besides the namespace's and "
+        "bodywork.yaml's (repeatable; cluster targets).",
+    ),
+    click.option(
         "--ssh",
         "ssh_key",
         metavar="FILE",
@@ -137,6 +145,7 @@ def run_deploy(
     unused: bodywork3.Unused | None = None,
     python: str | None = None,
     requirements_as_of: str | None = None,
+    image_pull_secrets: tuple[str, ...] = (),
 ) -> None:
     from bodywork_jupyter import deploying
     from bodywork_jupyter.cli import gitkey
@@ -162,6 +171,7 @@ def run_deploy(
             image=image,
             python=python,
             requirements_as_of=requirements_as_of,
+            image_pull_secrets=image_pull_secrets,
         )
         notes = [*prepared.warnings, *(unused.notes(prepared.plan) if unused else [])]
         if image and target.name == "local":

@@ -59,6 +59,14 @@ source_options = stack(
     ),
     target_options,
     click.option("--image", help="Stage image to run every stage in (cluster targets)."),
+    click.option(
+        "--image-pull-secret",
+        "image_pull_secrets",
+        multiple=True,
+        metavar="NAME",
+        help="A Secret the cluster pulls the images with, besides the namespace's and "
+        "bodywork.yaml's (repeatable; cluster targets).",
+    ),
 )
 
 #: Bodywork 3's options that have no meaning here: taken, and said so.
@@ -105,6 +113,7 @@ def run_set(
     image: str | None,
     retries: int | None = None,
     history_limit: int | None = None,
+    image_pull_secrets: tuple[str, ...] = (),
 ) -> None:
     """Create (``exists=False``) or update a schedule from SOURCE; nothing runs now."""
     from bodywork_jupyter import deploying
@@ -113,7 +122,15 @@ def run_set(
     if cron is not None:
         check_cron(cron)
     target = open_target(target_name, state_dir, context=context, namespace=namespace, image=image)
-    prepared = deploying.prepare(source, branch, commit, params, target=target, image=image)
+    prepared = deploying.prepare(
+        source,
+        branch,
+        commit,
+        params,
+        target=target,
+        image=image,
+        image_pull_secrets=image_pull_secrets,
+    )
     for warning in prepared.warnings:
         output.echo(output.style("warning: ", fg="yellow") + warning, err=True)
     plan = scheduled(prepared.plan, cron, target if exists else None)

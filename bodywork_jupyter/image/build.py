@@ -44,6 +44,9 @@ ENV = {
     "PYTHONUNBUFFERED": "1",
     "BODYWORK_CACHE_DIR": "/home/bodywork/.cache/bodywork",
     "HOME": "/home/bodywork",
+    # uv trusts the system's store (ca-certificates), not only its own copy of Mozilla's:
+    # a corporate or proxy CA added to the image, or mounted over its bundle, is used
+    "UV_NATIVE_TLS": "1",
 }
 
 

@@ -506,6 +506,7 @@ class _Checker:
             config_file="",
             root=str(self.root),
             image=pipe.image,
+            image_pull_secrets=tuple(pipe.image_pull_secrets),
             namespace=pipe.namespace,
             secrets_group=pipe.secrets_group,
             schedule=pipe.schedule,

@@ -86,6 +86,8 @@ class Pipeline(_Frozen):
     config_file: str = Field(description="Absolute path of the bodywork.yaml it was read from.")
     root: str = Field(description="Absolute path of the project folder (bodywork.yaml's).")
     image: str | None = None
+    #: Secret names a cluster pulls the images with (2.0's pipeline.image_pull_secrets)
+    image_pull_secrets: tuple[str, ...] = ()
     namespace: str | None = None
     secrets_group: str | None = None
     schedule: str | None = None

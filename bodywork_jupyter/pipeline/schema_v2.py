@@ -158,6 +158,31 @@ def _not_json(value: object, where: str = "") -> str | None:
 
 Example = Annotated[JsonValue, BeforeValidator(_check_example)]
 
+#: A Kubernetes Secret's name: a DNS-1123 subdomain of at most 253 characters (the rule
+#: ``plan.kubernetes.names.is_object_name`` keeps for every object name).
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+SECRET_NAME_LIMIT = 253
+_SECRET_NAME = re.compile(SECRET_NAME_PATTERN.removeprefix("^").removesuffix("$"))
+
+
+def _check_secret_name(value: str) -> str:
+    if len(value) > SECRET_NAME_LIMIT or not _SECRET_NAME.fullmatch(value):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        raise ValueError(
+            f"{shown!r} is not a Kubernetes Secret name - write the Secret's name: lower-case "
+            f"letters, digits, '-' and '.' (at most {SECRET_NAME_LIMIT}), e.g. regcred"
+        )
+    return value
+
+
+SecretName = Annotated[
+    str,
+    AfterValidator(_check_secret_name),
+    WithJsonSchema(
+        {"type": "string", "pattern": SECRET_NAME_PATTERN, "maxLength": SECRET_NAME_LIMIT}
+    ),
+]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -300,6 +325,16 @@ class PipelineV2(_Strict):
         pattern=r"^[a-zA-Z0-9.-]+$", description="Labels every resource of the pipeline."
     )
     image: str | None = Field(None, description="The stage image; default: bodywork-jupyter's.")
+    image_pull_secrets: list[SecretName] = Field(
+        default_factory=list,
+        description=(
+            "Secrets in the namespace (kubectl create secret docker-registry) a cluster pulls "
+            "the images with, e.g. [regcred]: the `imagePullSecrets` of every stage pod and "
+            "the controller's, and of an Argo export. After the namespace's (`configure-cluster "
+            "--image-pull-secret`), before `--image-pull-secret`'s; each name once. Not used "
+            "on this machine."
+        ),
+    )
     namespace: str | None = Field(None, description="The Kubernetes namespace to deploy to.")
     secrets_group: str | None = Field(None, description="The group stage secrets are read from.")
     schedule: Cron | None = Field(None, description="Run the pipeline on a cron schedule.")

@@ -158,6 +158,9 @@ class Plan(_Frozen):
     source: PlannedSource
     log_level: str = "INFO"
     secrets_group: str | None = None
+    #: Secrets a cluster pulls the stage images with, besides the namespace's: the
+    #: pipeline's (bodywork.yaml), then those the deploy or export was given, each once
+    image_pull_secrets: tuple[str, ...] = ()
     #: RFC 3339 (UTC): the stages' requirements are resolved as of then (None: as of now)
     requirements_as_of: str | None = None
     order: tuple[str, ...]

@@ -7,6 +7,8 @@ attempt, by ``runner_spec``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bodywork_jupyter.pipeline.dag import k8s_name, topological_order
 from bodywork_jupyter.pipeline.model import Pipeline, SecretRef, ServiceSpec, Stage
 from bodywork_jupyter.plan.model import (
@@ -35,12 +37,14 @@ def plan_pipeline(
     *,
     python: str | None = None,
     requirements_as_of: str | None = None,
+    image_pull_secrets: Sequence[str] = (),
 ) -> Plan:
     """Resolve every stage: its image, probes, secrets, retries, timeouts and Python.
 
     ``python`` (``bodywork deploy --python``) replaces the pipeline's; a stage's own wins.
     ``requirements_as_of`` is the time the requirements are resolved as of (RFC 3339),
     decided by ``requirements_date`` from the pipeline, the deploy and the commit.
+    ``image_pull_secrets`` (``--image-pull-secret``) come after the pipeline's; each once.
     """
     default_image = image or _pipeline_image(pipeline)
     group = pipeline.secrets_group
@@ -63,11 +67,16 @@ def plan_pipeline(
         source=source,
         log_level=pipeline.log_level,
         secrets_group=group,
+        image_pull_secrets=_each_once(*pipeline.image_pull_secrets, *image_pull_secrets),
         requirements_as_of=requirements_as_of,
         order=tuple(topological_order(pipeline.dependencies())),
         stages=stages,
         run_on_failure=on_failure,
     )
+
+
+def _each_once(*names: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))
 
 
 def _pipeline_image(pipeline: Pipeline) -> str:

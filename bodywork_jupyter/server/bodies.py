@@ -12,6 +12,8 @@ from bodywork_jupyter.server.limits import MAX_NAME
 Name = Annotated[str, Field(max_length=MAX_NAME)]
 #: A longer text (a URL, an image reference, a kubeconfig context).
 Text = Annotated[str, Field(max_length=4096)]
+#: The most image pull secrets a body may name (a pod needs one or two).
+MAX_PULL_SECRETS = 32
 
 
 class _Body(BaseModel):
@@ -35,6 +37,12 @@ class DeployBody(_Body):
     context: Text | None = Field(None, description="kubeconfig context (cluster targets).")
     namespace: Name | None = Field(None, description="Namespace (cluster targets).")
     image: Text | None = Field(None, description="Stage image (cluster targets).")
+    image_pull_secrets: list[Name] = Field(
+        default_factory=list,
+        max_length=MAX_PULL_SECRETS,
+        description="Secrets the cluster pulls the images with, besides the namespace's and "
+        "bodywork.yaml's (cluster targets; refused on local).",
+    )
     params: dict[Name, JsonValue] = Field(
         default_factory=dict, description='Notebook parameters as {"stage.name": value}.'
     )
@@ -78,6 +86,11 @@ class ExportBody(_Body):
     kind: Literal["workflow", "template", "cron"] = "workflow"
     namespace: Name | None = Field(None, description="The namespace it runs in.")
     image: Text | None = Field(None, description="Stage image (a stage's own wins).")
+    image_pull_secrets: list[Name] = Field(
+        default_factory=list,
+        max_length=MAX_PULL_SECRETS,
+        description="Secrets the workflow pulls its images with, after bodywork.yaml's.",
+    )
     write: bool = Field(False, description="Write the YAML to ``output``; false: only return it.")
     output: Text | None = Field(
         None,

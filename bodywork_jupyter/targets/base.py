@@ -106,6 +106,8 @@ class Target(ABC):
     name: ClassVar[str]
     #: Stages fetch their code themselves on this target: a plain folder cannot go there.
     requires_git: ClassVar[bool] = False
+    #: Stages run in a pulled image here (so ``--image-pull-secret`` means something).
+    pulls_images: ClassVar[bool] = False
 
     # -- changes ---------------------------------------------------------------------------
 

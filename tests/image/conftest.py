@@ -12,16 +12,12 @@ without them the tier is left out, except in CI where it fails.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.image.image_helpers import Image, missing, tier_image
+from tests.image.image_helpers import Image, Registry, local_registry, missing, tier_image
 
 MISSING = missing()
 if MISSING and not os.environ.get("CI"):
@@ -42,43 +38,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Image]:
         yield built
 
 
-@dataclass(frozen=True)
-class Registry:
-    address: str  # host:port
-    env: dict[str, str]  # CONTAINERS_CONF, and CONTAINERS_REGISTRIES_CONF: it is plain HTTP
-
-
 @pytest.fixture
 def registry(image: Image, tmp_path: Path) -> Iterator[Registry]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    address = f"127.0.0.1:{port}"
-    config = tmp_path / "registry.yml"
-    config.write_text(
-        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
-        f"http:\n  addr: {address}\n"
-    )
-    registries = tmp_path / "registries.conf"
-    registries.write_text(f'[[registry]]\nlocation = "{address}"\ninsecure = true\n')
-    log = (tmp_path / "registry.log").open("w")
-    server = subprocess.Popen(
-        ["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail(
-                        f"the registry did not start: {(tmp_path / 'registry.log').read_text()}"
-                    )
-                time.sleep(0.1)
-        yield Registry(address, {**image.env, "CONTAINERS_REGISTRIES_CONF": str(registries)})
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
+    with local_registry(tmp_path, image.env) as served:
+        yield served

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,6 +67,56 @@ class Image:
         return subprocess.run(
             [*argv, self.tag, *args], env=self.env, capture_output=True, text=True, timeout=timeout
         )
+
+
+@dataclass(frozen=True)
+class Registry:
+    address: str  # host:port
+    env: dict[str, str]  # CONTAINERS_CONF, and CONTAINERS_REGISTRIES_CONF: it is plain HTTP
+
+
+@contextmanager
+def local_registry(
+    folder: Path, podman_env: dict[str, str], htpasswd: str | None = None
+) -> Iterator[Registry]:
+    """A registry of our own (Debian's ``docker-registry``) on loopback, plain HTTP; with
+    ``htpasswd`` (a line ``user:bcrypt-hash``) it asks for those credentials."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    auth = ""
+    if htpasswd is not None:
+        (folder / "htpasswd").write_text(htpasswd + "\n")
+        auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {folder / 'htpasswd'}\n"
+    config = folder / "registry.yml"
+    config.write_text(
+        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
+        f"http:\n  addr: {address}\n{auth}"
+    )
+    registries = folder / "registries.conf"
+    registries.write_text(f'[[registry]]\nlocation = "{address}"\ninsecure = true\n')
+    log_path = folder / "registry.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            ["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise RuntimeError(
+                            f"the registry did not start: {log_path.read_text()}"
+                        ) from None
+                    time.sleep(0.1)
+            yield Registry(address, {**podman_env, "CONTAINERS_REGISTRIES_CONF": str(registries)})
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
 
 
 @contextmanager

@@ -28,6 +28,8 @@ try:
     from k8s_helpers import Kube, wait_for
     from kubernetes import client
     from kubernetes import config as kube_config
+
+    from tests.image.image_helpers import Image
 except ImportError:  # the tier's deps are absent: its tests are not collected
     collect_ignore_glob = ["test_*.py"]
 
@@ -97,3 +99,17 @@ def kube(k8s_api: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[
         yield Kube(k8s_api, name)
     finally:
         core.delete_namespace(name, propagation_policy="Foreground")
+
+
+@pytest.fixture(scope="session")
+def stage_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Image]:
+    """The stage image, built here as the image tier builds it (cached: seconds when warm)."""
+    from tests.image.image_helpers import missing, tier_image
+
+    why = missing()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"{why}: CI must run every tier", pytrace=False)
+        pytest.skip(why)
+    with tier_image(tmp_path_factory.mktemp("podman")) as built:
+        yield built

@@ -3,8 +3,8 @@
 A container of the image built here (``tests/image/image_helpers``) runs
 ``bodywork-controller`` as the namespace's ``bodywork-controller`` service account, with
 the in-cluster config a pod gets (its token, the cluster's CA, ``KUBERNETES_SERVICE_*``):
-it connects, is allowed to read the run records, and says the run is not there. (Pods in
-the image on the test cluster: the node agent's container mode, a later step.)
+it connects, is allowed to read the run records, and says the run is not there. (Stage
+pods in the image: ``test_image_pods.py``.)
 """
 
 from __future__ import annotations
@@ -12,29 +12,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
 import yaml
 from k8s_helpers import Kube
 from kubernetes import client
 
-from tests.image.image_helpers import Image, missing, tier_image
+from tests.image.image_helpers import Image
 
-MISSING = missing()
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-
-
-@pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Image]:
-    if MISSING:
-        if os.environ.get("CI"):
-            pytest.fail(f"{MISSING}: CI must run every tier", pytrace=False)
-        pytest.skip(MISSING)
-    with tier_image(tmp_path_factory.mktemp("podman")) as built:
-        yield built
 
 
 def _service_account_files(kube: Kube, kubeconfig: str, folder: Path) -> tuple[str, str]:
@@ -65,7 +52,7 @@ def _service_account_files(kube: Kube, kubeconfig: str, folder: Path) -> tuple[s
 
 
 def test_the_controller_in_the_image_reads_the_cluster_as_its_service_account(
-    kube: Kube, image: Image, k8s_kubeconfig: str, tmp_path: Path
+    kube: Kube, stage_image: Image, k8s_kubeconfig: str, tmp_path: Path
 ) -> None:
     setup = subprocess.run(
         [sys.executable, "-m", "bodywork_jupyter", "configure-cluster",
@@ -75,7 +62,7 @@ def test_the_controller_in_the_image_reads_the_cluster_as_its_service_account(
     )  # fmt: skip
     assert setup.returncode == 0, setup.stderr
     host, port = _service_account_files(kube, k8s_kubeconfig, tmp_path / "sa")
-    done = image.run(
+    done = stage_image.run(
         "--", "bodywork-controller", "--namespace", kube.namespace, "--run", "run-nope",
         entrypoint="/usr/bin/tini",
         network="host",  # the API server listens on this machine's loopback

@@ -65,7 +65,12 @@ async def test_a_pushed_project_exports_as_the_cli_does(api: Api, jp_root_dir: P
     assert reply["yaml"] == cli_export(project)
     assert not (project / "demo-workflow.yaml").exists()  # write: false writes nothing
 
-    options = {"kind": "template", "namespace": "ml", "image": "python:3.12-slim"}
+    options = {
+        "kind": "template",
+        "namespace": "ml",
+        "image": "python:3.12-slim",
+        "image_pull_secrets": ["regcred", "mirror"],
+    }
     written = await api(
         "POST", "pipeline", "export", body={"folder": "demo", "write": True, **options}
     )
@@ -76,11 +81,13 @@ async def test_a_pushed_project_exports_as_the_cli_does(api: Api, jp_root_dir: P
     assert reply["name"] == "demo"
     text = (project / "demo-template.yaml").read_text(encoding="utf-8")
     cli = cli_export(
-        project, "--kind", "template", "--namespace", "ml", "--image", "python:3.12-slim"
-    )
+        project, "--kind", "template", "--namespace", "ml", "--image", "python:3.12-slim",
+        "--image-pull-secret", "regcred", "--image-pull-secret", "mirror",
+    )  # fmt: skip
     assert text == reply["yaml"] == cli
     (template,) = docs(text)
     assert template["kind"] == "WorkflowTemplate" and template["metadata"]["namespace"] == "ml"
+    assert template["spec"]["imagePullSecrets"] == [{"name": "regcred"}, {"name": "mirror"}]
 
     # again to the same file: an earlier export is replaced
     again = await api(

@@ -148,11 +148,18 @@ async def test_deploy_bad_input(api: Api, jp_root_dir: Path) -> None:
         ({"path": "demo", "params": {"trainn": 1}}, 400),
         ({"path": "nope"}, 404),
         ({"path": "demo", "commit": "abc1234"}, 400),
+        ({"path": "demo", "image_pull_secrets": "regcred"}, 400),
+        ({"path": "demo", "image_pull_secrets": ["x"] * 33}, 400),
     ]
     for body, status in cases:
         reply = await api("POST", "deployments", body=body)
         assert reply.status == status, (body, reply)
         assert reply.json()["error"], reply
+    pulling = await api("POST", "deployments", body={"path": "demo", "image_pull_secrets": ["r"]})
+    assert pulling.status == 400, pulling
+    assert pulling.json()["error"].startswith(
+        "--image-pull-secret r: means nothing on this machine"
+    ), pulling
     broken = await api("POST", "deployments", body={"path": "broken"})
     assert broken.status == 400 and broken.json()["problems"][0]["path"] == "stages.a.path"
     unreachable = await api("POST", "deployments", body={"path": "https://127.0.0.1:9/nothing.git"})

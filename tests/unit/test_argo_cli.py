@@ -62,9 +62,17 @@ def refused(result: subprocess.CompletedProcess[str], *words: str) -> str:
 def iris(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     """examples/iris committed in a repository whose commit is on its remote (a bare
     repository by path): (the project, the remote, the commit)."""
-    base = tmp_path_factory.mktemp("argo-cli")
+    return pushed_iris(tmp_path_factory.mktemp("argo-cli"))
+
+
+def pushed_iris(base: Path, pipeline_lines: str = "") -> tuple[Path, Path, str]:
+    """examples/iris in ``base``, ``pipeline_lines`` added to its pipeline section, committed
+    and pushed to a bare remote: (the project, the remote, the commit)."""
     project = base / "iris"
     shutil.copytree(ROOT / "examples" / "iris", project)
+    config = project / "bodywork.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("  name: iris\n", "  name: iris\n" + pipeline_lines, 1))
     sha = git_commit(project)
     git(project, "branch", "-M", "main")
     remote = base / "remote.git"
@@ -151,6 +159,25 @@ def test_the_options_reach_the_export(iris: tuple[Path, Path, str]) -> None:
     assert "--namespace=ml" in templates["predict-rollout"]["container"]["command"]
 
 
+def test_image_pull_secrets_are_bodywork_yamls_then_the_options(tmp_path: Path) -> None:
+    project, _, _ = pushed_iris(tmp_path, "  image_pull_secrets: [regcred]\n")
+    result = ok(
+        bodywork(
+            "export", "argo", project, "--image-pull-secret", "team", "--image-pull-secret", "regcred"
+        )
+    )
+    (doc,) = _docs(result.stdout)
+    assert doc["spec"]["imagePullSecrets"] == [{"name": "regcred"}, {"name": "team"}]
+    templates = {t["name"]: t for t in doc["spec"]["templates"]}
+    deployment = yaml.safe_load(templates["predict-deployment"]["resource"]["manifest"])
+    assert deployment["spec"]["template"]["spec"]["imagePullSecrets"] == [
+        {"name": "regcred"},
+        {"name": "team"},
+    ]
+    (alone,) = _docs(ok(bodywork("export", "argo", project)).stdout)
+    assert alone["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+
+
 def test_a_pipeline_without_a_schedule_has_no_cron_workflow(
     iris: tuple[Path, Path, str], tmp_path: Path
 ) -> None:
@@ -170,6 +197,10 @@ def test_a_pipeline_without_a_schedule_has_no_cron_workflow(
         (["--namespace", "Not_A_Namespace"], "cannot export to Argo: namespace 'Not_A_Namespace'"),
         (["--service-account", "no spaces"], "service account 'no spaces' is not a Kubernetes"),
         (["--param", "train"], "--param 'train': write STAGE.NAME=VALUE"),
+        (
+            ["--image-pull-secret", "Reg_Cred"],
+            "--image-pull-secret 'Reg_Cred': is not a Kubernetes Secret name",
+        ),
         (["--branch", "nowhere"], "has no branch nowhere"),
         (
             ["--schema", "/nonexistent/schema.json"],
@@ -235,5 +266,6 @@ def test_help_shows_the_command() -> None:
         "-o, --output FILE",
         "--namespace",
         "--image",
+        "--image-pull-secret NAME",
     ):
         assert option in text

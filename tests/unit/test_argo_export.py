@@ -438,6 +438,33 @@ def test_the_notes_say_what_differs(project: ProjectWriter) -> None:
     assert not any("schedule" in n for n in argo.export_notes(plan, _options(plan, "cron")))
 
 
+def test_the_workflow_pulls_with_the_options_then_the_pipelines_secrets(
+    project: ProjectWriter, tmp_path: Path
+) -> None:
+    config = EVERYTHING.replace(
+        "  secrets_group: prod\n",
+        "  secrets_group: prod\n  image_pull_secrets: [regcred, registry-credentials]\n",
+    )
+    assert config != EVERYTHING
+    # export argo --image-pull-secret team: after bodywork.yaml's
+    pipeline = load_pipeline(project(config, *FILES))
+    plan = plan_pipeline(pipeline, SOURCE, image_pull_secrets=["team"])
+    options = _rich_options(plan)  # the options' registry-credentials comes first, once
+    union = [{"name": n} for n in ("registry-credentials", "regcred", "team")]
+    for kind in ("workflow", "cron"):  # a Workflow; a WorkflowTemplate (and its CronWorkflow)
+        first = argo.render_argo(plan, _rich_options(plan, kind))[0]
+        assert first["spec"]["imagePullSecrets"] == union
+    (doc,) = argo.render_argo(plan, options)
+    templates = _templates(doc)
+    # Argo's templates have none of their own: the workflow's apply to every pod
+    assert not any("imagePullSecrets" in t for t in templates.values())
+    # the service's Deployment is the Kubernetes target's, with the same secrets
+    deployment = yaml.safe_load(templates["serve-deployment"]["resource"]["manifest"])
+    assert deployment["spec"]["template"]["spec"]["imagePullSecrets"] == union
+    bare = _everything(tmp_path / "bare")
+    assert "imagePullSecrets" not in argo.render_argo(bare, _options(bare))[0]["spec"]
+
+
 def test_no_secret_value_is_in_an_export(tmp_path: Path) -> None:
     plan = _everything(tmp_path)
     text = k8s.to_yaml(argo.render_argo(plan, _rich_options(plan, "cron")))

@@ -175,3 +175,30 @@ def test_every_broken_config_exits_2_naming_its_field(case: BrokenCase) -> None:
     no_traceback(result)
     where = f"bodywork.yaml:{case.line}: " + (f"{case.field}: " if case.field else "")
     assert where in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["deploy"], ["schedule", "create"], ["schedule", "update"], ["create", "deployment"],
+     ["update", "cronjob"]],
+    ids=" ".join,
+)
+def test_an_image_pull_secret_on_this_machine_is_refused_in_one_line(
+    tmp_path: Path, command: list[str]
+) -> None:
+    project = tmp_path / "project"  # refused before the source is read: none is needed
+    result = bodywork(*command, project, "--image-pull-secret", "regcred",
+                      "--state-dir", tmp_path / "state")  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "error: --image-pull-secret regcred: means nothing on this machine - stages run on "
+        "this machine's Python here, in no image, so nothing is pulled; it is for a cluster "
+        "(--target kubernetes) or an Argo export (bodywork export argo)"
+    ]
+
+
+def test_without_an_image_pull_secret_nothing_is_said_of_one(tmp_path: Path) -> None:
+    result = bodywork("deploy", tmp_path / "missing", "--state-dir", tmp_path / "state")
+    assert result.returncode == 2
+    assert "image-pull-secret" not in result.stdout + result.stderr

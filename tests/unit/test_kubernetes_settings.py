@@ -23,6 +23,7 @@ from bodywork_jupyter.plan.kubernetes.settings import (
     with_image,
 )
 from bodywork_runner.spec import Source
+from tests.conftest import ProjectWriter
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = Source(repo="https://example.com/ml/project.git", commit="0" * 40)
@@ -132,3 +133,55 @@ def test_a_deploy_without_a_data_claim_is_told_its_stages_share_nothing() -> Non
     assert "do not share BODYWORK_DATA_DIR" in note
     assert "--data-volume pvc:bodywork-data" in note
     assert sharing_notes(plan, ClusterSettings(data_claim="d"), "iris") == []
+
+
+PULLING = """\
+version: "2.0"
+pipeline:
+  name: pulling
+  schedule: "0 3 * * *"
+  image_pull_secrets: [regcred, mirror]
+stages:
+  train:
+    path: train.py
+  serve:
+    path: serve.py
+    depends_on: [train]
+    service: {port: 8000}
+"""
+
+
+def _pull_secrets(pod: dict[str, Any]) -> list[str]:
+    return [ref["name"] for ref in pod.get("imagePullSecrets", [])]
+
+
+def test_pods_pull_with_the_namespaces_then_the_pipelines_then_the_deploys_secrets(
+    project: ProjectWriter,
+) -> None:
+    pipeline = load_pipeline(project(PULLING, "train.py", "serve.py"))
+    assert pipeline.image_pull_secrets == ("regcred", "mirror")
+    # --image-pull-secret mirror --image-pull-secret team: mirror is bodywork.yaml's already
+    plan = plan_pipeline(pipeline, SOURCE, image_pull_secrets=("mirror", "team"))
+    assert plan.image_pull_secrets == ("regcred", "mirror", "team")
+    # the controller renders the stage pods from the plan in the run's record
+    plan = Plan.model_validate(json.loads(json.dumps(plan.model_dump(mode="json"))))
+    settings = ClusterSettings(image_pull_secrets=("ns-cred", "regcred"))
+    options = options_for("ml", settings)
+    union = ["ns-cred", "regcred", "mirror", "team"]
+    job = k8s.job(plan, plan.stages["train"], options=options, run_id=RUN_ID, attempt=1)
+    service = k8s.deployment(plan, plan.stages["serve"], run_id=RUN_ID, options=options)
+    controller = k8s.controller_job(plan, RUN_ID, options=options, image="ctl:1")
+    cron = k8s.cronjob(plan, options=options, image="ctl:1")
+    assert cron is not None
+    for pod in (
+        job["spec"]["template"]["spec"],
+        service["spec"]["template"]["spec"],
+        controller["spec"]["template"]["spec"],
+        cron["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+    ):
+        assert _pull_secrets(pod) == union
+    # the namespace's alone, as before; none at all: no imagePullSecrets
+    bare = plan_pipeline(load_pipeline(ROOT / "examples" / "iris"), SOURCE)
+    assert bare.image_pull_secrets == ()
+    assert _pull_secrets(_pod(settings)) == ["ns-cred", "regcred"]
+    assert "imagePullSecrets" not in _pod(ClusterSettings())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ version: "2.0"
 pipeline:
   name: churn-model
   image: ghcr.io/example/bodywork-stage:2.0
+  image_pull_secrets: [regcred, registry.example.com]
   namespace: ml-prod
   secrets_group: prod
   schedule: "30 2 * * 1-5"
@@ -119,6 +121,7 @@ def test_pipeline_settings_normalize(project) -> None:
     assert pipeline.source_version == "2.0"
     assert pipeline.name == "churn-model"
     assert pipeline.image == "ghcr.io/example/bodywork-stage:2.0"
+    assert pipeline.image_pull_secrets == ("regcred", "registry.example.com")
     assert pipeline.namespace == "ml-prod"
     assert pipeline.secrets_group == "prod"
     assert pipeline.schedule == "30 2 * * 1-5"
@@ -196,6 +199,7 @@ def test_defaults_of_a_minimal_stage(project) -> None:
     assert job.resources == Resources()
     assert pipeline.log_level == "INFO"
     assert pipeline.image is None
+    assert pipeline.image_pull_secrets == ()
     assert pipeline.schedule is None
 
 
@@ -364,6 +368,16 @@ def test_a_service_with_retries_policy_is_a_warning(project) -> None:
     [
         ("  image: ghcr", "  imag: ghcr", "imag:",
          "pipeline.imag: unknown key - did you mean 'image'?"),
+        ("  image_pull_secrets: [regcred", "  image_pull_secrets: [RegCred", "RegCred",
+         "pipeline.image_pull_secrets[0]: 'RegCred' is not a Kubernetes Secret name - write "
+         "the Secret's name: lower-case letters, digits, '-' and '.' (at most 253), e.g. regcred"),
+        ("  image_pull_secrets: [regcred, registry.example.com]", "  image_pull_secrets: regcred",
+         "image_pull_secrets",
+         "pipeline.image_pull_secrets: expected a list, got 'regcred' - write a YAML list: "
+         "'[a, b]' or one '- item' per line"),
+        ("  image_pull_secrets: [regcred", "  image_pull_secrets: [-regcred", "-regcred",
+         "pipeline.image_pull_secrets[0]: '-regcred' is not a Kubernetes Secret name - write "
+         "the Secret's name: lower-case letters, digits, '-' and '.' (at most 253), e.g. regcred"),
         ("  secrets_group: prod", "  secret_group: prod", "secret_group",
          "pipeline.secret_group: unknown key - did you mean 'secrets_group'?"),
         ("  log_level: DEBUG", "  log_level: debug", "debug",
@@ -490,3 +504,18 @@ def test_every_problem_at_once_and_config_error(project) -> None:
         (line_no(text, "serv.ipynb"), "stages.serve.path"),
         (line_no(text, "[trian]"), "stages.api.depends_on[0]"),
     ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["regcred", "a", "registry.example.com", "a-b.c-d", "0", "x" * 253,
+     "RegCred", "-a", "a-", "a..b", ".a", "a_b", "a b", "x" * 254, "", "a\n", "é"],
+)
+def test_a_pull_secret_name_is_checked_as_the_cluster_side_checks_object_names(
+    project, name: str
+) -> None:
+    from bodywork_jupyter.plan.kubernetes.names import is_object_name
+
+    text = MINIMAL_V2.replace("  name: tiny\n", "  name: tiny\n  image_pull_secrets: [NAME]\n")
+    root = project(text.replace("NAME", json.dumps(name)), "job.py")
+    assert (check(root).pipeline is not None) == is_object_name(name), rendered(root)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from bodywork_jupyter.backends.kubernetes import pods
 from bodywork_jupyter.backends.kubernetes.cluster import Cluster
 from bodywork_jupyter.backends.kubernetes.records_write import RecordWriter
 from bodywork_jupyter.engine import states
@@ -16,19 +17,21 @@ from bodywork_jupyter.plan import kubernetes as k8s
 QUEUE_GRACE_SECONDS = 30.0
 
 
-def controller_gone(cluster: Cluster, namespace: str, run: Run) -> str | None:
-    """Why nobody drives ``run`` any more (None: its controller Job is alive)."""
+def _controller_jobs(cluster: Cluster, namespace: str, run: Run) -> list[Any]:
     job_name = run.options.get("controller_job")
     batch = cluster.batch
-    jobs: list[Any]
     if job_name:
         try:
-            jobs = [cluster.call(batch.read_namespaced_job, job_name, namespace)]
+            return [cluster.call(batch.read_namespaced_job, job_name, namespace)]
         except NotFoundError:
-            jobs = []
-    else:
-        selector = f"{k8s.LABEL_COMPONENT}=controller,{k8s.LABEL_RUN}={k8s.label_value(run.id)}"
-        jobs = cluster.call(batch.list_namespaced_job, namespace, label_selector=selector).items
+            return []
+    selector = f"{k8s.LABEL_COMPONENT}=controller,{k8s.LABEL_RUN}={k8s.label_value(run.id)}"
+    return list(cluster.call(batch.list_namespaced_job, namespace, label_selector=selector).items)
+
+
+def controller_gone(cluster: Cluster, namespace: str, run: Run) -> str | None:
+    """Why nobody drives ``run`` any more (None: its controller Job is alive)."""
+    jobs = _controller_jobs(cluster, namespace, run)
     if not jobs:
         # deploy records the run, then creates its Job: give it a moment
         if run.status == states.QUEUED and time.time() - run.created < QUEUE_GRACE_SECONDS:
@@ -47,6 +50,25 @@ def controller_gone(cluster: Cluster, namespace: str, run: Run) -> str | None:
             )
         if condition.type == "Complete":
             return f"its controller Job {name} ended without recording the outcome"
+    return None
+
+
+def controller_stuck(cluster: Cluster, namespace: str, run: Run) -> tuple[str, str] | None:
+    """(why, its Job's name) when a queued run's controller pod cannot start and will not
+    by waiting (its image cannot be pulled, a Secret it needs is missing, no node fits):
+    else the run would stay queued for ever. None otherwise."""
+    if run.status != states.QUEUED:
+        return None
+    for job in _controller_jobs(cluster, namespace, run):
+        name = str(job.metadata.name)
+        found = cluster.call(
+            cluster.core.list_namespaced_pod, namespace, label_selector=f"job-name={name}"
+        ).items
+        for item in found:
+            pod: dict[str, Any] = cluster.api_client.sanitize_for_serialization(item)  # type: ignore[no-untyped-call]
+            problem = pods.problem(pod, service=False)
+            if problem is not None:
+                return f"its controller cannot start: {problem.message}", name
     return None
 
 

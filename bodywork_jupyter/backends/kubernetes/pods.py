@@ -27,16 +27,19 @@ WAITING_PROBLEMS: Mapping[str, str] = {
     "InvalidImageName": "bad_input",
     "ErrImagePull": "error",  # the registry may be down: a retry can help
     "ImagePullBackOff": "error",
+    "ErrImageNeverPull": "bad_input",  # imagePullPolicy Never and the node lacks it
 }
 #: Only a service's pods restart (a Job's restartPolicy is Never).
 SERVICE_WAITING_PROBLEMS: Mapping[str, str] = {"CrashLoopBackOff": "error"}
 
+_IMAGE_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 _WHAT = {
     "CreateContainerConfigError": "cannot be created",
     "CreateContainerError": "cannot be created",
     "InvalidImageName": "has an invalid image name",
     "ErrImagePull": "cannot pull its image",
     "ImagePullBackOff": "cannot pull its image",
+    "ErrImageNeverPull": "cannot pull its image",
     "CrashLoopBackOff": "keeps crashing",
 }
 
@@ -99,7 +102,7 @@ def problem(pod: Pod, *, service: bool) -> PodProblem | None:
             said = waiting.get("message") or ""
             what = f"container {container} of pod {pod_name} {_WHAT.get(reason, 'cannot run')}"
             extra = ""
-            if reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
+            if reason in _IMAGE_REASONS:
                 extra = f" (image {status.get('image', '?')})"
             last = (status.get("lastState") or {}).get("terminated") or {}
             if reason == "CrashLoopBackOff" and last:

@@ -27,7 +27,11 @@ from bodywork_jupyter.backends.kubernetes import namespaces, notebooks
 from bodywork_jupyter.backends.kubernetes import schedules as cluster_schedules
 from bodywork_jupyter.backends.kubernetes import secrets as cluster_secrets
 from bodywork_jupyter.backends.kubernetes.cluster import Cluster, ClusterPermissionError
-from bodywork_jupyter.backends.kubernetes.controller_liveness import controller_gone, lose_run
+from bodywork_jupyter.backends.kubernetes.controller_liveness import (
+    controller_gone,
+    controller_stuck,
+    lose_run,
+)
 from bodywork_jupyter.backends.kubernetes.deployment_delete import delete_deployment
 from bodywork_jupyter.backends.kubernetes.ingress_urls import ingress_urls
 from bodywork_jupyter.backends.kubernetes.namespace_records import READ_SECONDS, NamespaceRecords
@@ -61,6 +65,7 @@ from bodywork_jupyter.targets.base import (
 class KubernetesTarget(Target):
     name = "kubernetes"
     requires_git = True
+    pulls_images = True
 
     def __init__(self, options: TargetOptions | None = None) -> None:
         self.options = options or TargetOptions(name="kubernetes")
@@ -310,15 +315,24 @@ class KubernetesTarget(Target):
     # -- liveness ---------------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """An active run whose controller Job failed for good, or is gone, is ``lost``."""
+        """An active run whose controller Job failed for good, or is gone, or whose
+        controller pod cannot start (its image cannot be pulled, say), is ``lost``."""
         for namespace in self.namespaces():
             records = self.records(namespace)
             for run in records.runs(limit=500):
                 if run.status not in (states.QUEUED, states.RUNNING):
                     continue
                 why = controller_gone(self.cluster, namespace, run)
+                stuck = None if why is not None else controller_stuck(self.cluster, namespace, run)
+                if stuck is not None:
+                    why = stuck[0]
                 if why is not None and lose_run(self.cluster, namespace, run.id, why):
                     records.forget(run.id)
+                    if stuck is not None:  # it must not start later, on a run recorded lost
+                        self.cluster.delete(
+                            {"apiVersion": "batch/v1", "kind": "Job",
+                             "metadata": {"namespace": namespace, "name": stuck[1]}}
+                        )  # fmt: skip
 
     # -- raw reads ----------------------------------------------------------------------------
 

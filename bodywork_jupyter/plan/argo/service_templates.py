@@ -63,6 +63,7 @@ def _wait_template(
     ]
     # kubectl keeps its cache under HOME: the pod's writable emptyDir, as a stage's
     pod = pod_spec(
+        plan,
         options.kubernetes,
         {
             "image": options.kubectl_image,

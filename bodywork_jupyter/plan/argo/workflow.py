@@ -36,6 +36,7 @@ from bodywork_jupyter.plan.kubernetes.labels import (
     common_labels,
 )
 from bodywork_jupyter.plan.kubernetes.manifest import Manifest, plain
+from bodywork_jupyter.plan.kubernetes.pods import image_pull_secrets
 from bodywork_jupyter.plan.model import Plan, PlannedStage
 
 #: The input through which the exit handler hands ``{{workflow.failures}}`` to its stage.
@@ -122,8 +123,9 @@ def workflow_spec(plan: Plan, options: ArgoOptions) -> Manifest:
     if given is not None:
         spec["arguments"] = given
     spec["serviceAccountName"] = options.service_account
-    if options.kubernetes.image_pull_secrets:
-        spec["imagePullSecrets"] = [{"name": n} for n in options.kubernetes.image_pull_secrets]
+    pull_secrets = image_pull_secrets(plan, options.kubernetes)
+    if pull_secrets:
+        spec["imagePullSecrets"] = [{"name": n} for n in pull_secrets]
     if on_failure is not None:
         spec["onExit"] = EXIT_HANDLER
     spec["ttlStrategy"] = {"secondsAfterCompletion": options.kubernetes.job_ttl_seconds}

@@ -77,7 +77,14 @@ def _container_security() -> Manifest:
     }
 
 
+def image_pull_secrets(plan: Plan, options: KubernetesOptions) -> tuple[str, ...]:
+    """The Secrets every pod of ``plan`` pulls its image with: the namespace's (the
+    options'), then the plan's (bodywork.yaml's, then the deploy's), each once."""
+    return tuple(dict.fromkeys([*options.image_pull_secrets, *plan.image_pull_secrets]))
+
+
 def pod_spec(
+    plan: Plan,
     options: KubernetesOptions,
     container: Manifest,
     *,
@@ -88,7 +95,8 @@ def pod_spec(
     token: bool,
     shared: Sequence[tuple[Manifest, Manifest]] = (),
 ) -> Manifest:
-    """A pod of one ``container``, locked down the same way for stages and the controller.
+    """A pod of one ``container`` of ``plan``, locked down the same way for stages and the
+    controller, pulling with ``image_pull_secrets``.
 
     The container gets a read-only root and drops every capability; it writes only to
     ``volume`` (mounted as ``mount``), to an emptyDir at ``TMP_MOUNT`` and to the
@@ -103,8 +111,9 @@ def pod_spec(
         "enableServiceLinks": False,
         "securityContext": _pod_security(options),
     }
-    if options.image_pull_secrets:
-        pod["imagePullSecrets"] = [{"name": name} for name in options.image_pull_secrets]
+    pull_secrets = image_pull_secrets(plan, options)
+    if pull_secrets:
+        pod["imagePullSecrets"] = [{"name": name} for name in pull_secrets]
     pod["containers"] = [
         {
             **container,
@@ -270,6 +279,7 @@ def stage_pod_spec(
     if rendered:
         container["resources"] = rendered
     return pod_spec(
+        plan,
         options,
         container,
         volume={"name": "work", "emptyDir": {}},

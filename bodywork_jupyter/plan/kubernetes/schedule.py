@@ -96,9 +96,14 @@ def _controller_container(command: list[str], image: str) -> Manifest:
 
 
 def _controller_pod(
-    options: KubernetesOptions, container: Manifest, volume: Manifest, mount: Manifest
+    plan: Plan,
+    options: KubernetesOptions,
+    container: Manifest,
+    volume: Manifest,
+    mount: Manifest,
 ) -> Manifest:
     return pod_spec(
+        plan,
         options,
         container,
         volume=volume,
@@ -130,6 +135,7 @@ def controller_job(
     annotations = {ANNOTATION_PIPELINE: plan.pipeline}
     container = _controller_container(controller_command(plan, options, run_id), image)
     pod = _controller_pod(
+        plan,
         options,
         container,
         {"name": "work", "emptyDir": {}},
@@ -164,6 +170,7 @@ def cronjob(plan: Plan, *, options: KubernetesOptions, image: str) -> Manifest |
     annotations = {ANNOTATION_PIPELINE: plan.pipeline}
     container = _controller_container(controller_command(plan, options), image)
     pod = _controller_pod(
+        plan,
         options,
         container,
         {"name": "plan", "configMap": {"name": plan_config_map_name(plan)}},

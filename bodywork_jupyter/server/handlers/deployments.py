@@ -64,6 +64,7 @@ class DeploymentsHandler(BodyworkHandler):
                 body.param_items(),
                 target=target,
                 image=body.image,
+                image_pull_secrets=body.image_pull_secrets,
             )
             record = deploying.submit(
                 target,

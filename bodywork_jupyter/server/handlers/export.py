@@ -42,7 +42,11 @@ class ExportHandler(BodyworkHandler):
     def _export(self, folder: Path, chosen: Path | None, body: ExportBody) -> dict[str, Any]:
         try:
             exported = exporting.export_argo(
-                str(folder), kind=body.kind, namespace=body.namespace, image=body.image
+                str(folder),
+                kind=body.kind,
+                namespace=body.namespace,
+                image=body.image,
+                image_pull_secrets=body.image_pull_secrets,
             )
         except ExportCheckError as exc:
             problems = [views.problem(p, self.root) for p in exc.problems]

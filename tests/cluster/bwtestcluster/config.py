@@ -26,6 +26,16 @@ def _default_cache() -> Path:
     return Path(base) / "bodywork-testcluster"
 
 
+def _ca_bundle() -> str:
+    given = os.environ.get("BODYWORK_TESTCLUSTER_CA_BUNDLE")
+    if given is not None:
+        return given
+    for candidate in (os.environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return ""
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything that names a place: one cluster per machine at a time."""
@@ -71,6 +81,18 @@ class Config:
     egress: bool = field(
         default_factory=lambda: os.environ.get("BODYWORK_TESTCLUSTER_EGRESS", "") == "1"
     )
+
+    # How pods' containers run: "process" (the command as a process of this machine: fast,
+    # the image is not looked at) or "container" (in the image, under podman); a namespace
+    # labelled testcluster.bodywork.dev/runtime=container runs in containers either way.
+    runtime: str = field(
+        default_factory=lambda: os.environ.get("BODYWORK_TESTCLUSTER_RUNTIME", "process")
+    )
+
+    # Container mode: this machine's CA bundle, mounted read-only over the image's (the
+    # node's trust store: this machine reaches the package registries through a TLS
+    # proxy of its own, which no image's stock bundle trusts); "" mounts none.
+    ca_bundle: str = field(default_factory=lambda: _ca_bundle())
 
     @property
     def pki_dir(self) -> Path:

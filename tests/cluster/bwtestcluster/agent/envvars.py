@@ -100,12 +100,19 @@ def container_env(
     container: client.V1Container,
     resolver: Resolver,
     service_env: Mapping[str, str],
+    *,
+    in_image: bool = False,
 ) -> dict[str, str]:
-    env = {k: os.environ[k] for k in HOST_ENV_KEYS if k in os.environ}
-    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-    # the Python env that runs the cluster comes first: a pod's `python` is the tests' one
-    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env["PATH"]])
-    env["HOME"] = "/root"
+    """The container's environment. A process of this machine also gets this machine's
+    PATH (the cluster's Python first), HOME and a few host settings; a container in its
+    image (``in_image``) gets none of them: PATH and HOME are the image's."""
+    env: dict[str, str] = {}
+    if not in_image:
+        env = {k: os.environ[k] for k in HOST_ENV_KEYS if k in os.environ}
+        env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        # the Python env that runs the cluster comes first: a pod's `python` is the tests' one
+        env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env["PATH"]])
+        env["HOME"] = "/root"
     env["HOSTNAME"] = pod.spec.hostname or pod.metadata.name
     if pod.spec.enable_service_links is not False:
         env.update(service_env)

@@ -15,6 +15,7 @@ from typing import Any
 
 from kubernetes import client, config as kube_config, watch
 
+from bwtestcluster.agent.containers import RUNTIME_LABEL, Podman
 from bwtestcluster.agent.logs import LogServer, LogSource
 from bwtestcluster.agent.pods import PodWorker, stamp
 from bwtestcluster.agent.provisioner import Provisioner
@@ -69,6 +70,26 @@ class Agent:
         self.stopping = threading.Event()
         self.provisioner = Provisioner(config, self.api_client, self.stopping)
         self.boot_id = str(uuid.uuid4())
+        self._podman: Podman | None = None
+        self._podman_lock = threading.Lock()  # not self.lock: pods are made while it is held
+
+    def podman_for(self, pod: client.V1Pod) -> Podman | None:
+        """Podman if ``pod`` runs in container mode (the agent's runtime, or its
+        namespace's label), else None: its containers are processes of this machine."""
+        wanted = self.config.runtime == "container"
+        if not wanted:
+            try:
+                namespace = self.core.read_namespace(pod.metadata.namespace)
+            except client.ApiException:
+                return None
+            labels = namespace.metadata.labels or {}
+            wanted = labels.get(RUNTIME_LABEL) == "container"
+        if not wanted:
+            return None
+        with self._podman_lock:
+            if self._podman is None:
+                self._podman = Podman(self.config.state_dir)
+            return self._podman
 
     # -- node ----------------------------------------------------------------------
 

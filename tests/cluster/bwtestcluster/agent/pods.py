@@ -1,4 +1,5 @@
-"""One worker thread per pod: sandbox, containers as processes, probes, status, deletion."""
+"""One worker thread per pod: sandbox, containers (processes of this machine, or in their
+images under podman: ``containers.py``), probes, status, deletion."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from kubernetes import client
 
 from bwtestcluster import network
-from bwtestcluster.agent import envvars, probes, volumes
+from bwtestcluster.agent import containers, envvars, probes, volumes
 from bwtestcluster.agent.logs import LogSource, pump
 
 if TYPE_CHECKING:
@@ -58,6 +59,10 @@ class ContainerRun:
         self.env: dict[str, str] = {}
         self.cwd = str(self.dir)
         self.kill_reason: str | None = None
+        self.container: str | None = None  # container mode: the podman container's name
+        self.container_pid: int | None = None
+        self.image_id: str | None = None
+        self.pull_failures = 0
 
     @property
     def running(self) -> bool:
@@ -82,7 +87,7 @@ class ContainerRun:
         return {
             "name": self.name,
             "image": self.spec.image or "",
-            "imageID": f"bodywork-testcluster/{self.spec.image or 'none'}",
+            "imageID": self.image_id or f"bodywork-testcluster/{self.spec.image or 'none'}",
             "containerID": self.container_id(uid) if self.attempts else None,
             "ready": self.ready,
             "started": self.running and self.startup_done,
@@ -119,6 +124,8 @@ class PodWorker(threading.Thread):
         self.lock = threading.Lock()
         self.volume_sources: dict[str, Path] | None = None
         self.mount_points: list[Path] = []
+        #: container mode: podman runs the containers in their images (else processes)
+        self.podman = agent.podman_for(pod)
 
     # -- called by the agent ------------------------------------------------------
 
@@ -168,9 +175,12 @@ class PodWorker(threading.Thread):
             return info
         for run in self.init_runs + self.runs:
             if run.name == container:
-                if not run.running or run.proc is None:
+                pid = self._pid(run)
+                if not run.running or pid is None:
                     return f'container "{container}" in pod "{self.pod_name}" is not running'
-                return {**info, "pid": run.proc.pid, "env": run.env, "dir": run.cwd}
+                # in a container the working directory is the image's, not this machine's
+                where = "/" if run.container else run.cwd
+                return {**info, "pid": pid, "env": run.env, "dir": where}
         return f'container {container} is not valid for pod {self.pod_name}'
 
     # -- the worker ------------------------------------------------------------------
@@ -227,6 +237,8 @@ class PodWorker(threading.Thread):
 
     def _teardown(self) -> None:
         with self.lock:
+            if self.podman is not None and not self.podman.missing:
+                self.podman.remove_pod(self.uid)
             if self.netns:
                 network.delete_sandbox(self.config, self.netns)
                 self.netns = None
@@ -243,6 +255,9 @@ class PodWorker(threading.Thread):
         self.pod.status = self.pod.status or client.V1PodStatus()
         self.pod.status.pod_ip = self.ip
         self.pod.status.host_ip = self.config.bridge_ip
+        if self.podman is not None:
+            self._start_container(run, self.podman)
+            return
         try:
             resolver = envvars.Resolver(self.agent.core, self.namespace)
             image = envvars.image_config(self.agent.core, run.spec.image)
@@ -253,19 +268,13 @@ class PodWorker(threading.Thread):
                 ),
             }
             argv = envvars.command_line(run.spec, env, image)
-            if self.volume_sources is None:
-                maker = volumes.VolumeMaker(self.agent.core, self.pod, self.dir / "volumes")
-                self.volume_sources = {v.name: maker.make(v) for v in self.pod.spec.volumes or []}
             mounts, taken = volumes.mount_script(
-                run.spec, self.volume_sources, self.agent.mount_points,
+                run.spec, self._volumes(), self.agent.mount_points,
                 volumes.read_only_volumes(self.pod),
             )  # fmt: skip
             self.mount_points += taken
         except envvars.ConfigError as exc:
-            if run.waiting[0] != "CreateContainerConfigError":
-                self.agent.event(self.pod, "Warning", "Failed", f"Error: {exc}")
-            run.waiting = ("CreateContainerConfigError", str(exc))
-            run.next_start = time.monotonic() + 2
+            self._config_error(run, exc)
             return
         cwd = run.spec.working_dir or (image or {}).get("workingDir")
         if not cwd or not os.path.isdir(cwd):
@@ -292,11 +301,129 @@ class PodWorker(threading.Thread):
             run.waiting = ("RunContainerError", str(exc))
             run.next_start = time.monotonic() + 2
             return
+        run.container = None
+        self._record_start(run, proc, path, env, cwd, argv)
+
+    def _config_error(self, run: ContainerRun, exc: Exception) -> None:
+        if run.waiting[0] != "CreateContainerConfigError":
+            self.agent.event(self.pod, "Warning", "Failed", f"Error: {exc}")
+        run.waiting = ("CreateContainerConfigError", str(exc))
+        run.next_start = time.monotonic() + 2
+
+    def _volumes(self) -> dict[str, Path]:
+        """The pod's volumes, made once; in container mode left as the kubelet leaves
+        them for a container's user (emptyDirs open to all, fsGroup owning the rest)."""
+        if self.volume_sources is None:
+            maker = volumes.VolumeMaker(self.agent.core, self.pod, self.dir / "volumes")
+            made = {v.name: maker.make(v) for v in self.pod.spec.volumes or []}
+            if self.podman is not None:
+                context = self.pod.spec.security_context
+                group = context.fs_group if context is not None else None
+                for volume in self.pod.spec.volumes or []:
+                    if volume.host_path is None:
+                        containers.prepare_volume(
+                            made[volume.name], group, volume.empty_dir is not None
+                        )
+            self.volume_sources = made
+        return self.volume_sources
+
+    def _pull(self, run: ContainerRun, podman: containers.Podman) -> bool:
+        """The container's image in podman's storage, pulled if its policy says so;
+        False (the container waiting in ErrImagePull, then ImagePullBackOff) if not."""
+        image = run.spec.image or ""
+        try:
+            present = podman.present(image)
+            if containers.wants_pull(run.spec, present):
+                self.agent.event(self.pod, "Normal", "Pulling", f'Pulling image "{image}"')
+                started = time.monotonic()
+                podman.pull(image, containers.auth_file(self.agent.core, self.pod, self.dir))
+                took = time.monotonic() - started
+                self.agent.event(
+                    self.pod, "Normal", "Pulled", f'Successfully pulled image "{image}" in {took:.1f}s'
+                )
+        except containers.PullError as exc:
+            run.pull_failures += 1
+            self.agent.event(self.pod, "Warning", "Failed", f'Failed to pull image "{image}": {exc}')
+            self.agent.event(self.pod, "Warning", "Failed", f"Error: {exc.reason}")
+            if run.pull_failures == 1 or exc.reason != "ErrImagePull":
+                run.waiting = (exc.reason, str(exc))
+            else:
+                run.waiting = ("ImagePullBackOff", f'Back-off pulling image "{image}": {exc}')
+            run.next_start = time.monotonic() + min(2.0**run.pull_failures, MAX_BACKOFF)
+            return False
+        run.pull_failures = 0
+        return True
+
+    def _start_container(self, run: ContainerRun, podman: containers.Podman) -> None:
+        """``podman run`` of the container's image, in the pod's sandbox."""
+        assert self.netns is not None
+        if podman.missing:
+            run.waiting = ("CreateContainerError", podman.missing)
+            run.next_start = time.monotonic() + 2
+            return
+        if not self._pull(run, podman):
+            return
+        image = run.spec.image or ""
+        name = f"bwtc-{self.uid[:8]}-{run.name}-{run.attempts}"
+        try:
+            config = podman.config(image)
+            env = envvars.container_env(
+                self.pod, run.spec, envvars.Resolver(self.agent.core, self.namespace),
+                self.agent.services.link_env(self.namespace), in_image=True,
+            )  # fmt: skip
+            argv = envvars.command_line(
+                run.spec, env, {"command": config.entrypoint, "args": config.cmd}
+            )
+            mounts = containers.mounts(
+                run.spec, self._volumes(), volumes.read_only_volumes(self.pod)
+            )
+            podman.remove(name)  # left by an agent that stopped meanwhile
+            args = containers.run_argv(
+                name=name, pod=self.pod, container=run.spec, image=config,
+                netns_path=f"/run/netns/{self.netns}",
+                etc_dir=network.NETNS_ETC / self.netns,
+                hostname=env["HOSTNAME"][:63].rstrip("-."),
+                env=env, inline=[k for k in env if podman.own(k)], argv=argv, mounts=mounts,
+                working_dir=run.spec.working_dir, ca_bundle=self.config.ca_bundle,
+            )  # fmt: skip
+        except envvars.ConfigError as exc:
+            self._config_error(run, exc)
+            return
+        path = run.log_path(run.attempts)
+        path.write_bytes(b"")
+        try:
+            proc = subprocess.Popen(
+                args,
+                # the values --env KEY reads (the inline ones are podman's own)
+                env={**{k: v for k, v in env.items() if not podman.own(k)}, **podman.env},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            run.waiting = ("RunContainerError", str(exc))
+            run.next_start = time.monotonic() + 2
+            return
+        run.container = name
+        run.image_id = podman.image_id(image)
+        self._record_start(run, proc, path, env, "/", argv)
+
+    def _record_start(
+        self,
+        run: ContainerRun,
+        proc: subprocess.Popen[bytes],
+        path: Path,
+        env: dict[str, str],
+        cwd: str,
+        argv: list[str],
+    ) -> None:
         assert proc.stdout is not None
         run.pump = pump(proc.stdout, path)
         run.proc = proc
         run.env = env
         run.cwd = cwd
+        run.container_pid = None
         run.attempts += 1
         run.started_at = stamp()
         run.started_mono = time.monotonic()
@@ -329,6 +456,10 @@ class PodWorker(threading.Thread):
             run.pump.join(timeout=2)
         exit_code = code if code >= 0 else 128 + (-code)
         reason = run.kill_reason or ("Completed" if exit_code == 0 else "Error")
+        if run.container is not None and self.podman is not None:
+            if self.podman.oom_killed(run.container):
+                reason = "OOMKilled"
+            self.podman.remove(run.container)
         run.terminated = {
             "exitCode": exit_code,
             "reason": reason,
@@ -376,7 +507,7 @@ class PodWorker(threading.Thread):
                 continue
             if kind == "startup" and run.startup_done:
                 continue
-            pid = run.proc.pid if run.proc is not None else None
+            pid = self._pid(run)
             ok = probes.check(state.probe, run.spec, self.ip, self.netns, run.env, pid)
             state.record(ok, time.monotonic())
             if not ok and state.failures == (state.probe.failure_threshold or 3):
@@ -410,7 +541,7 @@ class PodWorker(threading.Thread):
             )
             if hook.sleep is not None:
                 time.sleep(min(float(hook.sleep.seconds), grace))
-            elif not probes.check(probe, run.spec, self.ip, self.netns, run.env, run.proc.pid):  # type: ignore[union-attr]
+            elif not probes.check(probe, run.spec, self.ip, self.netns, run.env, self._pid(run)):
                 self.agent.event(
                     self.pod, "Warning", "FailedPreStopHook", f"PreStopHook failed for {run.name}"
                 )
@@ -419,28 +550,48 @@ class PodWorker(threading.Thread):
         if not run.running or run.proc is None:
             return
         run.kill_reason = reason
-        _signal_group(run.proc.pid, signal.SIGTERM)
+        self._signal(run, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while run.proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         if run.proc.poll() is None:
-            _signal_group(run.proc.pid, signal.SIGKILL)
+            self._signal(run, signal.SIGKILL)
             run.proc.wait()
         self._reap(run)
 
     def _kill_all(self, grace: float) -> None:
         running = [r for r in self.init_runs + self.runs if r.running and r.proc is not None]
         for run in running:
-            _signal_group(run.proc.pid, signal.SIGTERM)  # type: ignore[union-attr]
+            self._signal(run, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while any(r.proc.poll() is None for r in running) and time.monotonic() < deadline:  # type: ignore[union-attr]
             time.sleep(0.05)
         for run in running:
             assert run.proc is not None
             if run.proc.poll() is None:
-                _signal_group(run.proc.pid, signal.SIGKILL)
+                self._signal(run, signal.SIGKILL)
                 run.proc.wait()
             self._reap(run)
+
+    def _signal(self, run: ContainerRun, sig: int) -> None:
+        """A container's processes get ``sig``: through podman in container mode (its
+        ``run`` process only attaches), else the process group."""
+        assert run.proc is not None
+        if run.container is not None and self.podman is not None:
+            self.podman.signal(run.container, "KILL" if sig == signal.SIGKILL else "TERM")
+            if sig != signal.SIGKILL:
+                return
+        _signal_group(run.proc.pid, sig)
+
+    def _pid(self, run: ContainerRun) -> int | None:
+        """The container's first process: exec probes and ``kubectl exec`` enter it."""
+        if run.proc is None:
+            return None
+        if run.container is None or self.podman is None:
+            return run.proc.pid
+        if run.container_pid is None:
+            run.container_pid = self.podman.pid(run.container)
+        return run.container_pid
 
     def _step(self) -> None:
         now = time.monotonic()
