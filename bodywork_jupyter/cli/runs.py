@@ -47,6 +47,16 @@ target_options = stack(
     click.option("--namespace", help="Namespace (cluster targets)."),
 )
 
+#: ``--image-pull-secret`` of deploy and the schedule commands
+image_pull_secret_option = click.option(
+    "--image-pull-secret",
+    "image_pull_secrets",
+    multiple=True,
+    metavar="NAME",
+    help="A Secret the cluster pulls the images with, besides the namespace's and "
+    "bodywork.yaml's (repeatable; cluster targets).",
+)
+
 deploy_options = stack(
     click.argument("source", metavar="TARGET", default="."),
     click.option(
@@ -55,14 +65,7 @@ deploy_options = stack(
     click.option("--commit", help="Deploy this commit."),
     target_options,
     click.option("--image", help="Stage image to run every stage in (cluster targets)."),
-    click.option(
-        "--image-pull-secret",
-        "image_pull_secrets",
-        multiple=True,
-        metavar="NAME",
-        help="A Secret the cluster pulls the images with, besides the namespace's and "
-        "bodywork.yaml's (repeatable; cluster targets).",
-    ),
+    image_pull_secret_option,
     click.option(
         "--ssh",
         "ssh_key",

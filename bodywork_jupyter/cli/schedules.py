@@ -20,7 +20,12 @@ import click
 
 from bodywork_jupyter.cli import output
 from bodywork_jupyter.cli.options import group_of, stack
-from bodywork_jupyter.cli.runs import open_target, reader, target_options
+from bodywork_jupyter.cli.runs import (
+    image_pull_secret_option,
+    open_target,
+    reader,
+    target_options,
+)
 from bodywork_jupyter.errors import BadInputError, NotFoundError
 
 if TYPE_CHECKING:  # the CLI imports the core inside commands, so --help stays fast
@@ -59,14 +64,7 @@ source_options = stack(
     ),
     target_options,
     click.option("--image", help="Stage image to run every stage in (cluster targets)."),
-    click.option(
-        "--image-pull-secret",
-        "image_pull_secrets",
-        multiple=True,
-        metavar="NAME",
-        help="A Secret the cluster pulls the images with, besides the namespace's and "
-        "bodywork.yaml's (repeatable; cluster targets).",
-    ),
+    image_pull_secret_option,
 )
 
 #: Bodywork 3's options that have no meaning here: taken, and said so.

@@ -490,6 +490,12 @@ class _Checker:
         paths = self.check_stage_files(raw_stages, "path", "stage file")
         requirement_files: dict[str, str] = {}
         for name, stage in stages.items():
+            if stage.service and stage.service.batch and not stage.path.endswith(".ipynb"):
+                self.error(
+                    ("stages", name, "service", "batch"),
+                    "batching is for a notebook's predict function: a module serves itself",
+                    "remove 'batch:', or serve the model from a notebook's predict function",
+                )
             if isinstance(stage.requirements, str):
                 req = self.check_file(
                     ("stages", name, "requirements"), stage.requirements, "requirements file"

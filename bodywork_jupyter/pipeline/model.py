@@ -51,6 +51,10 @@ class ServiceSpec(_Frozen):
     predict_function: str = "predict"
     max_body_mb: float = 10.0  # the limits of a notebook service (see schema_v2)
     max_connections: int = 100
+    #: micro-batching of the predict function: at most this many requests a call (0: off),
+    #: the first waiting at most ``batch_max_wait_ms`` for others
+    batch_max_size: int = 0
+    batch_max_wait_ms: float = 5.0
     #: an example request body: bodywork.yaml's (2.0), else inferred from the stage's file
     #: when it is deployed (``service_examples.with_examples``); None: none known
     example: JsonValue = None

@@ -77,6 +77,8 @@ def stage_from_v2(
             predict_function=spec.predict_function if spec else "predict",
             max_body_mb=spec.max_body_mb if spec else 10.0,
             max_connections=spec.max_connections if spec else 100,
+            batch_max_size=spec.batch.max_size if spec and spec.batch else 0,
+            batch_max_wait_ms=spec.batch.max_wait_ms if spec and spec.batch else 5.0,
             example=spec.example if spec else None,
         )
     return Stage(

@@ -207,6 +207,24 @@ class RetriesV2(_Strict):
     max_backoff: Duration = Field(300.0, description="The longest wait between attempts.")
 
 
+class BatchV2(_Strict):
+    """Micro-batching of a served ``predict_function`` (opt-in)."""
+
+    max_size: int = Field(
+        32, ge=1, le=1024, description="At most this many requests go to one call."
+    )
+    max_wait_ms: float = Field(
+        5.0,
+        ge=0,
+        le=1000,
+        description=(
+            "The longest the first request of a batch waits for others to join it; a "
+            "batch that is full goes at once, and requests that arrive while the model "
+            "works on one batch make the next."
+        ),
+    )
+
+
 class SecretRefV2(_Strict):
     """One key of a named secret, injected as an environment variable."""
 
@@ -255,6 +273,16 @@ class ServiceV2(_Strict):
             "takes the place of the one waiting longest (1 s or more) for a request, or, "
             "when all have a request under way, gets 503 (JSON). A module starting its own "
             "server sets its own limits."
+        ),
+    )
+    batch: BatchV2 | None = Field(
+        None,
+        description=(
+            "Opt-in micro-batching of `predict_function`: requests arriving together are "
+            "passed to it as one list (it returns a list of answers, one per request, in "
+            "order); each caller gets its own answer, and an exception returned in its "
+            "place is its own error. For models whose predict costs milliseconds. Not for "
+            "a notebook that defines `app`, nor a module."
         ),
     )
     example: Example = Field(

@@ -63,6 +63,9 @@ class PlannedService(_Frozen):
     # limits the runner enforces on a notebook it serves (bodywork_runner.limits)
     max_body_bytes: int = 10_000_000
     max_connections: int = 100
+    #: micro-batching of the predict function (0: off; bodywork_runner.batching)
+    batch_max_size: int = 0
+    batch_max_wait_ms: float = 5.0
     #: an example request body for people trying the service (the panel's "try it"), as
     #: the deployed version had it; the runner never reads it. None: none known
     example: JsonValue = None

@@ -135,5 +135,7 @@ def _service(service: ServiceSpec, is_notebook: bool) -> PlannedService:
         predict_function=service.predict_function,
         max_body_bytes=round(service.max_body_mb * 1_000_000),  # MB: 10^6 bytes
         max_connections=service.max_connections,
+        batch_max_size=service.batch_max_size,
+        batch_max_wait_ms=service.batch_max_wait_ms,
         example=service.example,
     )

@@ -63,6 +63,8 @@ def runner_spec(plan: Plan, stage: PlannedStage, placement: Placement) -> StageS
             predict_function=planned.predict_function,
             max_body_bytes=planned.max_body_bytes,
             max_connections=planned.max_connections,
+            batch_max_size=planned.batch_max_size,
+            batch_max_wait_ms=planned.batch_max_wait_ms,
             port_wait_seconds=placement.port_wait_seconds,
             stop_delay_seconds=placement.stop_delay_seconds,
         )

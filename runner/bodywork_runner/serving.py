@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bodywork_runner.batching import Batcher, BatchError
 from bodywork_runner.errors import BadInput
 from bodywork_runner.limits import TooDeep, guard, load_json
 from bodywork_runner.spec import ServiceSettings
@@ -41,6 +42,11 @@ def build_app(namespace: Mapping[str, Any], settings: ServiceSettings) -> tuple[
     here rather than in uvicorn, so that its body is bounded as it arrives.
     """
     app = namespace.get("app")
+    if app is not None and settings.batch_max_size:
+        raise BadInput(
+            "service.batch batches calls of the predict function, and the notebook defines "
+            "`app`, which is served as it is - remove service.batch, or the `app`"
+        )
     if app is not None:
         if not callable(app):
             raise BadInput("the notebook's `app` is not an ASGI or WSGI application")
@@ -52,8 +58,17 @@ def build_app(namespace: Mapping[str, Any], settings: ServiceSettings) -> tuple[
         return guard(served, settings, lifespan=False), "asgi3"
     predict = namespace.get(settings.predict_function)
     if callable(predict):
-        log.info("serving %s() as POST /predict", settings.predict_function)
-        return guard(predict_app(predict, settings.readiness_path), settings), "asgi3"
+        batcher = None
+        if settings.batch_max_size:
+            batcher = Batcher(predict, settings.batch_max_size, settings.batch_max_wait_ms / 1000)
+            log.info(
+                "serving %s() as POST /predict, in batches of at most %d (waiting at most %g ms)",
+                settings.predict_function, settings.batch_max_size, settings.batch_max_wait_ms,
+            )  # fmt: skip
+        else:
+            log.info("serving %s() as POST /predict", settings.predict_function)
+        app = predict_app(predict, settings.readiness_path, batcher)
+        return guard(app, settings), "asgi3"
     raise BadInput(
         f"the notebook defines neither `app` nor `{settings.predict_function}` - define one"
     )
@@ -99,8 +114,11 @@ def _wsgi_adapter(app: WSGIApp) -> ASGIApp:
         return adapter(app)
 
 
-def predict_app(predict: Callable[..., Any], readiness_path: str) -> Starlette:
+def predict_app(
+    predict: Callable[..., Any], readiness_path: str, batcher: Batcher | None = None
+) -> Starlette:
     """``POST /predict``: the JSON body goes to ``predict``, its result comes back as JSON.
+    With a ``batcher``, the body goes to ``predict`` in a list with others (``batching``).
 
     The body arrives bounded in size (the guard); its depth is checked before it is parsed.
     """
@@ -117,10 +135,15 @@ def predict_app(predict: Callable[..., Any], readiness_path: str) -> Starlette:
         except (ValueError, UnicodeDecodeError) as exc:
             return _error(400, f"the request body is not valid JSON: {exc}")
         try:
-            if is_async:
+            if batcher is not None:
+                result = await batcher.submit(payload)
+            elif is_async:
                 result = await predict(payload)
             else:
                 result = await run_in_threadpool(predict, payload)
+        except BatchError as exc:
+            log.error("%s", exc)
+            return _error(500, str(exc))
         except Exception as exc:
             # the type and message for the client; the traceback only in the service's log
             log.exception("%s() raised %s", name, type(exc).__name__)

@@ -38,6 +38,10 @@ class ServiceSettings:
     max_body_bytes: int = 10_000_000  # a larger request body is refused with 413
     max_connections: int = 100  # open connections beyond it are answered 503 and closed
     header_timeout_seconds: float = 10.0  # a request's headers must arrive within it
+    #: micro-batching of the predict function (bodywork_runner.batching): at most this many
+    #: requests a call, 0 for none; the first of a batch waits at most the wait for more
+    batch_max_size: int = 0
+    batch_max_wait_ms: float = 5.0
     #: a module binding its own port waits this long for the port to be free, once its
     #: code and requirements are ready (0: the port must be free at once). On one machine
     #: the old version holds the port until the new one is built (``service.port_wanted``)

@@ -519,3 +519,48 @@ def test_a_pull_secret_name_is_checked_as_the_cluster_side_checks_object_names(
     text = MINIMAL_V2.replace("  name: tiny\n", "  name: tiny\n  image_pull_secrets: [NAME]\n")
     root = project(text.replace("NAME", json.dumps(name)), "job.py")
     assert (check(root).pipeline is not None) == is_object_name(name), rendered(root)
+
+
+SERVED_V2 = """\
+version: "2.0"
+pipeline:
+  name: served
+stages:
+  serve:
+    path: {path}
+    service:
+      port: 8080
+      batch: {batch}
+"""
+
+
+def test_a_batched_service_normalizes_and_is_planned(project) -> None:
+    from bodywork_jupyter.plan.planner import plan_pipeline
+    from bodywork_runner.spec import Source
+
+    text = SERVED_V2.format(path="serve.ipynb", batch="{max_size: 64, max_wait_ms: 2}")
+    pipeline = load_pipeline(project(text, "serve.ipynb"))
+    service = pipeline.stages["serve"].service
+    assert service is not None
+    assert (service.batch_max_size, service.batch_max_wait_ms) == (64, 2.0)
+    plan = plan_pipeline(pipeline, Source(local_path="/p"))
+    planned = plan.stages["serve"].service
+    assert planned is not None and (planned.batch_max_size, planned.batch_max_wait_ms) == (64, 2)
+    # the defaults: 32 requests, 5 ms; and no batching without the section
+    text = SERVED_V2.format(path="serve.ipynb", batch="{}")
+    service = load_pipeline(project(text, "serve.ipynb")).stages["serve"].service
+    assert service is not None and (service.batch_max_size, service.batch_max_wait_ms) == (32, 5)
+    assert ServiceSpec(port=1).batch_max_size == 0
+
+
+def test_batching_a_module_or_out_of_bounds_is_refused(project) -> None:
+    text = SERVED_V2.format(path="serve.py", batch="{max_size: 8}")
+    assert rendered(project(text, "serve.py")) == [
+        "9 stages.serve.service.batch: batching is for a notebook's predict function: a "
+        "module serves itself - remove 'batch:', or serve the model from a notebook's "
+        "predict function"
+    ]
+    text = SERVED_V2.format(path="serve.ipynb", batch="{max_size: 0, max_wait_ms: 5000}")
+    shown = rendered(project(text, "serve.ipynb"))
+    assert any("stages.serve.service.batch.max_size" in line for line in shown), shown
+    assert any("stages.serve.service.batch.max_wait_ms" in line for line in shown), shown

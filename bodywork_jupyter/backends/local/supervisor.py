@@ -68,6 +68,19 @@ def heartbeat_fresh(store: RunStore, deployment: str, within: float) -> bool:
     return beat is not None and time.time() - beat <= within
 
 
+def running(store: RunStore, deployment: str, pid: int) -> bool:
+    """Whether ``pid`` is still this deployment's supervisor process (its command line
+    names this module, the state folder and the deployment), whatever its heartbeat says:
+    a full or read-only folder refuses the beats of a supervisor that goes on."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False  # gone (or no /proc: the heartbeat alone decides)
+    wanted = [*_command(store, deployment)[2:]]
+    words = [part.decode(errors="replace") for part in argv if part]
+    return all(word in words for word in wanted)
+
+
 def spawn(store: RunStore, deployment: str) -> None:
     """Start a detached supervisor for ``deployment``.
 

@@ -173,7 +173,13 @@ class LocalTarget(Target):
             self.secrets.delete(secret, group)
 
     def _driven(self, name: str) -> bool:
-        return supervisor.heartbeat_fresh(self.store, name, LOST_AFTER_SECONDS)
+        if supervisor.heartbeat_fresh(self.store, name, LOST_AFTER_SECONDS):
+            return True
+        # a stale beat from a supervisor that is still there: its state folder was full or
+        # read-only a while (the beats it refused are skipped), and it beats again now
+        record = self.store.get_deployment(name)
+        pid = record.supervisor_pid if record is not None else None
+        return pid is not None and supervisor.running(self.store, name, pid)
 
     def _live_supervisors(self) -> dict[str, int]:
         """The supervisor pid of each deployment whose supervisor is alive, by name."""

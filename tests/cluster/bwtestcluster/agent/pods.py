@@ -281,15 +281,31 @@ class PodWorker(threading.Thread):
             cwd = str(run.dir)  # a missing workingDir would be made inside the image
         path = run.log_path(run.attempts)
         path.write_bytes(b"")
+        proc = self._spawn(
+            run,
+            [
+                "ip", "netns", "exec", self.netns,
+                # its own UTS namespace, so the pod's hostname is its name
+                "unshare", "--uts", "--", "sh", "-ec",
+                "\n".join([*mounts, 'hostname "$0"', 'exec "$@"']),
+                env["HOSTNAME"][:63].rstrip("-."), *argv,
+            ],  # fmt: skip
+            env,
+            cwd,
+        )
+        if proc is None:
+            return
+        run.container = None
+        self._record_start(run, proc, path, env, cwd, argv)
+
+    def _spawn(
+        self, run: ContainerRun, argv: list[str], env: dict[str, str], cwd: str | None
+    ) -> subprocess.Popen[bytes] | None:
+        """The container's process, its output piped to the log; None (the container
+        waiting in RunContainerError) if it cannot start."""
         try:
-            proc = subprocess.Popen(
-                [
-                    "ip", "netns", "exec", self.netns,
-                    # its own UTS namespace, so the pod's hostname is its name
-                    "unshare", "--uts", "--", "sh", "-ec",
-                    "\n".join([*mounts, 'hostname "$0"', 'exec "$@"']),
-                    env["HOSTNAME"][:63].rstrip("-."), *argv,
-                ],  # fmt: skip
+            return subprocess.Popen(
+                argv,
                 env=env,
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
@@ -300,9 +316,7 @@ class PodWorker(threading.Thread):
         except OSError as exc:
             run.waiting = ("RunContainerError", str(exc))
             run.next_start = time.monotonic() + 2
-            return
-        run.container = None
-        self._record_start(run, proc, path, env, cwd, argv)
+            return None
 
     def _config_error(self, run: ContainerRun, exc: Exception) -> None:
         if run.waiting[0] != "CreateContainerConfigError":
@@ -391,19 +405,10 @@ class PodWorker(threading.Thread):
             return
         path = run.log_path(run.attempts)
         path.write_bytes(b"")
-        try:
-            proc = subprocess.Popen(
-                args,
-                # the values --env KEY reads (the inline ones are podman's own)
-                env={**{k: v for k, v in env.items() if not podman.own(k)}, **podman.env},
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            run.waiting = ("RunContainerError", str(exc))
-            run.next_start = time.monotonic() + 2
+        # podman's environment holds the values --env KEY reads (the inline ones are its own)
+        own = {k: v for k, v in env.items() if not podman.own(k)}
+        proc = self._spawn(run, args, {**own, **podman.env}, None)
+        if proc is None:
             return
         run.container = name
         run.image_id = podman.image_id(image)
