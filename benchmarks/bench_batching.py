@@ -44,7 +44,7 @@ from sklearn.ensemble import RandomForestClassifier
 _iris = load_iris()
 model = RandomForestClassifier(n_estimators=200, random_state=0, n_jobs=1)
 model.fit(_iris.data, _iris.target)
-FEATURES = {features!r}
+FEATURES = __FEATURES__
 SPECIES = ["setosa", "versicolor", "virginica"]
 """
 
@@ -151,11 +151,12 @@ def main() -> None:
     rows: list[tuple[str, dict[str, float], float]] = []
     notes: list[str] = []
     raw: subprocess.Popen[bytes] | None = None
-    model = MODEL.format(features=FEATURES)
+    model = MODEL.replace("__FEATURES__", repr(FEATURES))
     try:
         # raw uvicorn, 2 workers
         (tmp / "raw").mkdir()
-        (tmp / "raw" / "forest_app.py").write_text(RAW_APP.format(features=FEATURES))
+        app = RAW_APP.replace("__FEATURES__", repr(FEATURES))
+        (tmp / "raw" / "forest_app.py").write_text(app)
         raw_port = free_port()
         raw = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "forest_app:app", "--workers", "2",
