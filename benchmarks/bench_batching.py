@@ -20,19 +20,28 @@ Also the resident size of one serving process of each. Prints markdown tables. N
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import psutil
-from bench_service import BIN, ROW, WRK_LUA, commit, deploy, free_port, load, post, wait_for
+from bench_service import (
+    BIN,
+    ROW,
+    commit,
+    deploy,
+    free_port,
+    load,
+    load_arguments,
+    post,
+    wait_for,
+    workspace,
+)
 
 FEATURES = list(ROW)
 #: the model, the same in every server (trained at start, in well under a second)
@@ -133,21 +142,9 @@ def replica_ports(state: Path, deployment: str, stage: str) -> list[int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=int, default=15, help="seconds per load test")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: apt-get install -y wrk")
-
+    args = load_arguments()
     load_before = os.getloadavg()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-batching-"))
-    state = tmp / "state"
-    env = {**os.environ, "BODYWORK_STATE_DIR": str(state)}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    lua = tmp / "post.lua"
-    lua.write_text(WRK_LUA.format(body=json.dumps(ROW)))
+    tmp, state, env, lua = workspace("bench-batching-")
     rows: list[tuple[str, dict[str, float], float]] = []
     notes: list[str] = []
     raw: subprocess.Popen[bytes] | None = None

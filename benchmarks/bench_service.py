@@ -178,7 +178,8 @@ def requirement_events(state: Path) -> str:
     )
 
 
-def main() -> None:
+def load_arguments() -> argparse.Namespace:
+    """The load's options (wrk's), once wrk is known to be there."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=15, help="seconds per load test")
     parser.add_argument("--connections", type=int, default=32)
@@ -186,14 +187,25 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
+    return args
 
-    load_before = os.getloadavg()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
+
+def workspace(prefix: str) -> tuple[Path, Path, dict[str, str], Path]:
+    """A temporary folder, its state folder, the environment that deploys into it, and
+    wrk's script posting ``ROW``."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     state = tmp / "state"
     env = {**os.environ, "BODYWORK_STATE_DIR": str(state)}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     lua = tmp / "post.lua"
     lua.write_text(WRK_LUA.format(body=json.dumps(ROW)))
+    return tmp, state, env, lua
+
+
+def main() -> None:
+    args = load_arguments()
+    load_before = os.getloadavg()
+    tmp, state, env, lua = workspace("bench-service-")
     rows: list[tuple[str, dict[str, float]]] = []
     notes: list[str] = []
     flask: subprocess.Popen[bytes] | None = None
