@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -38,6 +36,7 @@ from bench_service import (
     free_port,
     load,
     load_arguments,
+    machine_line,
     post,
     wait_for,
     workspace,
@@ -207,13 +206,7 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     load_after = os.getloadavg()
 
-    print(
-        f"Machine: {time.strftime('%Y-%m-%d %H:%M')}, {platform.system()} {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}, load average (1 min) "
-        f"before/after {load_before[0]:.2f}/{load_after[0]:.2f}. Load: `wrk -t{args.threads} "
-        f"-c{args.connections} -d{args.duration}s --latency -s post.lua URL` (after a 3 s "
-        "warm-up), POST of one iris row as JSON, loopback; a 200-tree random forest.\n"
-    )
+    print(machine_line(args, load_before, load_after, "; a 200-tree random forest"))
     raw_rps = rows[0][1]["rps"]
     print("| Service | requests/s | p50 ms | p99 ms | errors | vs raw uvicorn | RSS MB |")
     print("|---|---:|---:|---:|---:|---:|---:|")

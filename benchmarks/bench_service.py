@@ -202,6 +202,22 @@ def workspace(prefix: str) -> tuple[Path, Path, dict[str, str], Path]:
     return tmp, state, env, lua
 
 
+def machine_line(
+    args: argparse.Namespace,
+    load_before: tuple[float, ...],
+    load_after: tuple[float, ...],
+    more: str,
+) -> str:
+    """The paragraph before a table: the machine, its load, and the load test."""
+    return (
+        f"Machine: {time.strftime('%Y-%m-%d %H:%M')}, {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, load average (1 min) "
+        f"before/after {load_before[0]:.2f}/{load_after[0]:.2f}. Load: `wrk -t{args.threads} "
+        f"-c{args.connections} -d{args.duration}s --latency -s post.lua URL` (after a 3 s "
+        f"warm-up), POST of one iris row as JSON, loopback{more}.\n"
+    )
+
+
 def main() -> None:
     args = load_arguments()
     load_before = os.getloadavg()
@@ -270,13 +286,7 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     load_after = os.getloadavg()
 
-    print(
-        f"Machine: {time.strftime('%Y-%m-%d %H:%M')}, {platform.system()} {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}, load average (1 min) "
-        f"before/after {load_before[0]:.2f}/{load_after[0]:.2f}. Load: `wrk -t{args.threads} "
-        f"-c{args.connections} -d{args.duration}s --latency -s post.lua URL` (after a 3 s "
-        "warm-up), POST of one iris row as JSON, loopback.\n"
-    )
+    print(machine_line(args, load_before, load_after, ""))
     flask_rps = next(r for label, r in rows if label.startswith("Flask"))["rps"]
     print("| Service | requests/s | p50 ms | p99 ms | errors | vs Flask |")
     print("|---|---:|---:|---:|---:|---:|")

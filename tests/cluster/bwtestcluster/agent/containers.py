@@ -304,27 +304,6 @@ def prepare_volume(path: Path, fs_group: int | None, empty_dir: bool) -> None:
     path.chmod((path.stat().st_mode | 0o2070) & 0o7777)
 
 
-def mounts(
-    container: client.V1Container, sources: Mapping[str, Path], read_only: Collection[str]
-) -> list[tuple[Path, str, bool]]:
-    """The container's volume mounts as (source on this machine, target, read-only)."""
-    found: list[tuple[Path, str, bool]] = []
-    for mount in container.volume_mounts or []:
-        if mount.name not in sources:
-            raise ConfigError(f"volume mount {mount.name!r} names no volume of the pod")
-        source = sources[mount.name]
-        if mount.sub_path:
-            source = source / mount.sub_path
-            if not source.exists():
-                source.mkdir(parents=True)
-                if source.parent.stat().st_mode & 0o2000:
-                    # in a volume fsGroup owns (setgid: the group is inherited), the new
-                    # folder is the group's to write, as the volume is
-                    source.chmod(0o2775)
-        found.append((source, mount.mount_path, bool(mount.read_only) or mount.name in read_only))
-    return found
-
-
 def _limits(container: client.V1Container) -> list[str]:
     limits = (container.resources.limits if container.resources else None) or {}
     flags: list[str] = []

@@ -388,7 +388,7 @@ class PodWorker(threading.Thread):
             argv = envvars.command_line(
                 run.spec, env, {"command": config.entrypoint, "args": config.cmd}
             )
-            mounts = containers.mounts(
+            mounts = volumes.mounts(
                 run.spec, self._volumes(), volumes.read_only_volumes(self.pod)
             )
             podman.remove(name)  # left by an agent that stopped meanwhile

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import shlex
 import threading
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +233,28 @@ class VolumeMaker:
         return path
 
 
+def mounts(
+    container: client.V1Container, sources: Mapping[str, Path], read_only: Collection[str]
+) -> list[tuple[Path, str, bool]]:
+    """The container's volume mounts as (source on this machine, target, read-only);
+    mounts of the volumes named in ``read_only`` are read-only whatever they say."""
+    found: list[tuple[Path, str, bool]] = []
+    for mount in container.volume_mounts or []:
+        if mount.name not in sources:
+            raise ConfigError(f"volume mount {mount.name!r} names no volume of the pod")
+        source = sources[mount.name]
+        if mount.sub_path:
+            source = source / mount.sub_path
+            if not source.exists():
+                source.mkdir(parents=True)
+                if source.parent.stat().st_mode & 0o2000:
+                    # in a volume fsGroup owns (setgid: the group is inherited), the new
+                    # folder is the group's to write, as the volume is
+                    source.chmod(0o2775)
+        found.append((source, mount.mount_path, bool(mount.read_only) or mount.name in read_only))
+    return found
+
+
 def mount_script(
     container: client.V1Container,
     sources: dict[str, Path],
@@ -243,21 +265,14 @@ def mount_script(
     mounts of the volumes named in ``read_only`` are read-only whatever they say."""
     lines: list[str] = []
     taken: list[Path] = []
-    mounts = sorted(container.volume_mounts or [], key=lambda m: len(Path(m.mount_path).parts))
-    for mount in mounts:
-        if mount.name not in sources:
-            raise ConfigError(f"volume mount {mount.name!r} names no volume of the pod")
-        source = sources[mount.name]
-        if mount.sub_path:
-            source = source / mount.sub_path
-            if not source.exists():
-                source.mkdir(parents=True)
-        target = Path(mount.mount_path)
+    resolved = mounts(container, sources, read_only)
+    for source, mount_path, ro in sorted(resolved, key=lambda m: len(Path(m[1]).parts)):
+        target = Path(mount_path)
         taken += points.acquire(target, source.is_file())
         quoted_src, quoted_dst = shlex.quote(str(source)), shlex.quote(str(target))
         make = "touch" if source.is_file() else "mkdir -p"
         lines.append(f"[ -e {quoted_dst} ] || {make} {quoted_dst}")
         lines.append(f"mount --bind {quoted_src} {quoted_dst}")
-        if mount.read_only or mount.name in read_only:
+        if ro:
             lines.append(f"mount -o remount,bind,ro {quoted_dst}")
     return lines, taken
