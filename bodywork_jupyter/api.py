@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import JsonValue
 
 from bodywork_jupyter import deploying
+from bodywork_jupyter.engine.parallelism import DEFAULT_MAX_PARALLEL
 from bodywork_jupyter.engine.started_by import os_user
 from bodywork_jupyter.engine.store import Event, StageState
 from bodywork_jupyter.engine.store import Run as RunRecord
@@ -146,7 +147,7 @@ def deploy(
     commit: str | None = None,
     target: str | TargetOptions = "local",
     params: Mapping[str, Any] | Sequence[str] | None = None,
-    max_parallel: int = 4,
+    max_parallel: int = DEFAULT_MAX_PARALLEL,
     state_dir: str | Path | None = None,
     context: str | None = None,
     namespace: str | None = None,

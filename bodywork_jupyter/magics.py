@@ -28,6 +28,11 @@ import click
 from IPython import display as ipython_display
 
 from bodywork_jupyter.cli import output
+from bodywork_jupyter.engine.parallelism import (
+    DEFAULT_MAX_PARALLEL,
+    MAX_MAX_PARALLEL,
+    MIN_MAX_PARALLEL,
+)
 from bodywork_jupyter.errors import BadInputError, BodyworkError
 from bodywork_jupyter.pipeline.problems import Problem
 
@@ -245,8 +250,8 @@ def validate(path: Path) -> None:
 )
 @click.option(
     "--max-parallel",
-    type=click.IntRange(1),
-    default=4,
+    type=click.IntRange(MIN_MAX_PARALLEL, MAX_MAX_PARALLEL),
+    default=DEFAULT_MAX_PARALLEL,
     show_default=True,
     help="At most this many stages run at once.",
 )

@@ -19,6 +19,7 @@ import click
 
 from bodywork_jupyter.cli import bodywork3, output, runs
 from bodywork_jupyter.cli.options import stack
+from bodywork_jupyter.engine.parallelism import DEFAULT_MAX_PARALLEL
 from bodywork_jupyter.errors import BadInputError
 
 where_options = stack(
@@ -94,7 +95,7 @@ def register(cli: click.Group) -> None:
             None,
             image=None,
             params=(),
-            max_parallel=4,
+            max_parallel=DEFAULT_MAX_PARALLEL,
             detach=not follow,
             unused=bodywork3.Unused(retries=retries, job_name=name or None),
             **_where(**target),
@@ -177,7 +178,7 @@ def register(cli: click.Group) -> None:
             None,
             image=bodywork_docker_image,
             params=(),
-            max_parallel=4,
+            max_parallel=DEFAULT_MAX_PARALLEL,
             detach=False,
             **_where(**target),
         )

@@ -17,6 +17,11 @@ import click
 
 from bodywork_jupyter.cli import bodywork3, live, output
 from bodywork_jupyter.cli.options import stack
+from bodywork_jupyter.engine.parallelism import (
+    DEFAULT_MAX_PARALLEL,
+    MAX_MAX_PARALLEL,
+    MIN_MAX_PARALLEL,
+)
 from bodywork_jupyter.errors import BadInputError
 
 if TYPE_CHECKING:  # the CLI imports the core inside commands, so --help stays fast
@@ -94,8 +99,8 @@ deploy_options = stack(
     ),
     click.option(
         "--max-parallel",
-        type=click.IntRange(1, 64),
-        default=4,
+        type=click.IntRange(MIN_MAX_PARALLEL, MAX_MAX_PARALLEL),
+        default=DEFAULT_MAX_PARALLEL,
         show_default=True,
         help="At most this many stages run at once.",
     ),

@@ -26,6 +26,11 @@ from bodywork_jupyter.cli.runs import (
     reader,
     target_options,
 )
+from bodywork_jupyter.engine.parallelism import (
+    DEFAULT_MAX_PARALLEL,
+    MAX_MAX_PARALLEL,
+    MIN_MAX_PARALLEL,
+)
 from bodywork_jupyter.errors import BadInputError, NotFoundError
 
 if TYPE_CHECKING:  # the CLI imports the core inside commands, so --help stays fast
@@ -57,8 +62,8 @@ source_options = stack(
     ),
     click.option(
         "--max-parallel",
-        type=click.IntRange(1, 64),
-        default=4,
+        type=click.IntRange(MIN_MAX_PARALLEL, MAX_MAX_PARALLEL),
+        default=DEFAULT_MAX_PARALLEL,
         show_default=True,
         help="At most this many stages run at once.",
     ),

@@ -23,6 +23,7 @@ from typing import Any, Generic, Protocol, TypeVar, cast
 
 from bodywork_jupyter.engine import states
 from bodywork_jupyter.engine.backend import Attempt, Backend, HandleRef, Outcome, StopReason
+from bodywork_jupyter.engine.parallelism import DEFAULT_MAX_PARALLEL
 from bodywork_jupyter.errors import BadInputError, TargetUnreachableError
 from bodywork_jupyter.plan.model import Plan, PlannedStage
 
@@ -104,7 +105,7 @@ class Engine(Generic[H]):
         recorder: Recorder,
         run_id: str,
         deployment: str,
-        max_parallel: int = 4,
+        max_parallel: int = DEFAULT_MAX_PARALLEL,
         sleep: Sleep = asyncio.sleep,
         timeout_grace: float = TIMEOUT_GRACE_SECONDS,
         before_deployed: Callable[[dict[str, H]], Awaitable[None]] | None = None,

@@ -6,6 +6,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
 
+from bodywork_jupyter.engine.parallelism import (
+    DEFAULT_MAX_PARALLEL,
+    MAX_MAX_PARALLEL,
+    MIN_MAX_PARALLEL,
+)
 from bodywork_jupyter.server.limits import MAX_NAME
 
 #: A name (a branch, a target, a namespace, a parameter): as long as ``limits`` allows.
@@ -46,7 +51,9 @@ class DeployBody(_Body):
     params: dict[Name, JsonValue] = Field(
         default_factory=dict, description='Notebook parameters as {"stage.name": value}.'
     )
-    max_parallel: Annotated[int, Field(ge=1, le=64)] = 4
+    max_parallel: Annotated[
+        int, Field(ge=MIN_MAX_PARALLEL, le=MAX_MAX_PARALLEL)
+    ] = DEFAULT_MAX_PARALLEL
 
     def param_items(self) -> list[str]:
         """The parameters as the ``STAGE.NAME=VALUE`` items deploying.prepare takes."""

@@ -13,6 +13,11 @@ from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bodywork_jupyter.engine.parallelism import (
+    DEFAULT_MAX_PARALLEL,
+    MAX_MAX_PARALLEL,
+    MIN_MAX_PARALLEL,
+)
 from bodywork_jupyter.engine.store import Deployment, Event, Run, StageState
 from bodywork_jupyter.errors import BadInputError, TargetUnreachableError
 from bodywork_jupyter.plan.model import Plan
@@ -54,7 +59,9 @@ class RunOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_parallel: Annotated[int, Field(ge=1, le=64)] = 4
+    max_parallel: Annotated[
+        int, Field(ge=MIN_MAX_PARALLEL, le=MAX_MAX_PARALLEL)
+    ] = DEFAULT_MAX_PARALLEL
 
 
 @dataclass(frozen=True)

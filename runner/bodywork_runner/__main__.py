@@ -1,7 +1,5 @@
 """``python -m bodywork_runner SPEC.json``."""
 
-import sys
+from bodywork_runner.cli import run_and_exit
 
-from bodywork_runner.cli import main
-
-sys.exit(main())
+run_and_exit()

@@ -19,11 +19,13 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from bodywork_runner import __version__
 from bodywork_runner.environment import StageEnvironment, prepare_environment
 from bodywork_runner.errors import EXIT_FAILED, EXIT_OK, BadInput, RunnerError, StageFailed
 from bodywork_runner.events import Emitter
+from bodywork_runner.exiting import quick_exit
 from bodywork_runner.source import CREDENTIAL_ENVS, Checkout, fetch_code
 from bodywork_runner.source_builds import Deadline
 from bodywork_runner.spec import StageSpec
@@ -35,11 +37,30 @@ log = logging.getLogger("bodywork_runner")
 
 
 def main(argv: list[str] | None = None) -> int:
+    return _main(argv)[0]
+
+
+def run_and_exit(argv: list[str] | None = None) -> NoReturn:
+    """``python -m bodywork_runner``: main, then the process ends.
+
+    After a batch stage no code of the stage ran in this process (its notebook ran in a
+    kernel, its module in a process of its own), so nothing is left to finalise: it
+    exits at once (``exiting.quick_exit``), not after tearing down every module it
+    imported (0.1-0.2 s a stage). A service's code runs here: it exits as usual.
+    """
+    code, batch = _main(argv)
+    if batch:
+        quick_exit(code)
+    sys.exit(code)
+
+
+def _main(argv: list[str] | None) -> tuple[int, bool]:
+    """The exit code, and whether the stage was a batch stage."""
     args = _parser().parse_args(argv)
     if args.self_check:
         from bodywork_runner.self_check import main as self_check
 
-        return self_check()
+        return self_check(), False
     stopper = Stopper()
     stopper.install()
     try:
@@ -47,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as exc:
         Emitter().emit("stage.failed", **exc.event_fields())
         print(f"bodywork-runner: {exc.message}", file=sys.stderr)
-        return exc.exit_code
+        return exc.exit_code, False
+    return _run(args, spec, stopper), spec.kind == "batch"
+
+
+def _run(args: argparse.Namespace, spec: StageSpec, stopper: Stopper) -> int:
     _configure_logging(spec.log_level)
     # the timeout counts from the attempt's start, as the engine's does (its install too)
     deadline = Deadline.after(spec.timeout_seconds)

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: seconds between interrupting the kernel and killing it, and between killing it and giving up
 GRACE_SECONDS = 5.0
+#: how often a kernel told to shut down is checked for its exit
+SHUTDOWN_POLL_SECONDS = 0.01
 
 
 class _StopBeforeCell(Exception):
@@ -155,6 +157,13 @@ def _ipc_kernel_manager(kernel_log: Path | None) -> type:
             kwargs.setdefault("transport", "ipc")
             kwargs.setdefault("ip", str(Path(folder) / "kernel"))
             super().__init__(**kwargs)
+
+        async def _async_finish_shutdown(
+            self, waittime: float | None = None, pollinterval: float = 0.1, restart: bool = False
+        ) -> None:
+            # jupyter_client looks every 0.1 s whether the kernel has exited: the stage
+            # ends up to that much later than its kernel did
+            await super()._async_finish_shutdown(waittime, SHUTDOWN_POLL_SECONDS, restart)
 
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
             target = kernel_log if kernel_log is not None else Path(os.devnull)

@@ -46,14 +46,21 @@ class Behaviour:
     events: tuple[tuple[str, Mapping[str, Any]], ...] = ()
 
 
-def ok(ms: float = 0.0, notebook: str | None = None,
-       events: Sequence[tuple[str, Mapping[str, Any]]] = ()) -> Behaviour:
+def ok(
+    ms: float = 0.0,
+    notebook: str | None = None,
+    events: Sequence[tuple[str, Mapping[str, Any]]] = (),
+) -> Behaviour:
     """A batch attempt that succeeds (after ``ms`` milliseconds)."""
     return Behaviour("ok", ms=ms, notebook=notebook, events=tuple(events))
 
 
-def fail(message: str = "boom", reason: str = "error", ms: float = 0.0,
-         details: Mapping[str, Any] | None = None) -> Behaviour:
+def fail(
+    message: str = "boom",
+    reason: str = "error",
+    ms: float = 0.0,
+    details: Mapping[str, Any] | None = None,
+) -> Behaviour:
     """An attempt that ends in failure (a service: one that never became ready)."""
     return Behaviour("fail", ms=ms, reason=reason, message=message, details=dict(details or {}))
 
@@ -208,8 +215,12 @@ class FakeBackend:
         stop.completed = True
 
     def ref(self, handle: FakeHandle) -> HandleRef:
-        return {"backend": "fake", "id": handle.id, "stage": handle.stage,
-                "attempt": handle.attempt}
+        return {
+            "backend": "fake",
+            "id": handle.id,
+            "stage": handle.stage,
+            "attempt": handle.attempt,
+        }
 
     async def attach(self, ref: HandleRef) -> FakeHandle | None:
         if ref.get("backend") != "fake":

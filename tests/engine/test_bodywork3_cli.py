@@ -45,7 +45,9 @@ def calc(folder: Path, name: str) -> int:
 def batch(folder: Path, name: str, says: str) -> str:
     """A committed one-stage batch project printing ``says``: its commit."""
     notebook(folder / "job.ipynb", f"print({says!r})")
-    write_yaml(folder, f'version: "2.0"\npipeline: {{name: {name}}}\nstages:\n  job: {{path: job.ipynb}}\n')
+    write_yaml(
+        folder, f'version: "2.0"\npipeline: {{name: {name}}}\nstages:\n  job: {{path: job.ipynb}}\n'
+    )
     return git_commit(folder)
 
 
@@ -61,7 +63,12 @@ def wait_until(what: str, check, timeout: float = 120):  # type: ignore[no-untyp
 
 def fields(text: str) -> dict[str, str]:
     """``KEY   value`` lines -> {KEY: value}."""
-    return {k: v.strip() for k, _, v in (line.partition(" ") for line in text.splitlines() if line and not line.startswith(" "))}
+    return {
+        k: v.strip()
+        for k, _, v in (
+            line.partition(" ") for line in text.splitlines() if line and not line.startswith(" ")
+        )
+    }
 
 
 # -- Bodywork 3 --------------------------------------------------------------------------------
@@ -161,7 +168,9 @@ def test_bodywork_2_spellings(tmp_path: Path, bw: Bodywork) -> None:
     services = bw("service", "display", "--ns", "ml")
     serving = f"{run_id}@{git(project, 'rev-parse', 'HEAD')[:8]}"  # the version answering
     assert services.stdout.splitlines()[1].split() == [
-        "old/score_service", f"http://127.0.0.1:{port}", serving
+        "old/score_service",
+        f"http://127.0.0.1:{port}",
+        serving,
     ]
     refused = bw("service", "delete", "--ns", "ml", "--name", "score_service")
     assert refused.returncode == 2
@@ -202,7 +211,9 @@ def test_ssh_key_reaches_this_machines_git_and_the_stages_and_nothing_else(
 ) -> None:
     marker = "MARKER-0f3c9a"
     key = tmp_path / "id_test"
-    key.write_text(f"-----BEGIN OPENSSH PRIVATE KEY-----\n{marker}\n-----END OPENSSH PRIVATE KEY-----\n")
+    key.write_text(
+        f"-----BEGIN OPENSSH PRIVATE KEY-----\n{marker}\n-----END OPENSSH PRIVATE KEY-----\n"
+    )
     key.chmod(0o600)
     used = tmp_path / "ssh-used.txt"
     bin_dir = tmp_path / "bin"
@@ -298,7 +309,7 @@ def test_a_version_1_0_file_deploys_and_says_what_it_is(tmp_path: Path, bw: Body
 
     checked = bw("validate", project)
     assert checked.returncode == 0, checked.stdout
-    assert "version: \"1.0\" is Bodywork 2.x's format, read as 1.1" in checked.stdout
+    assert 'version: "1.0" is Bodywork 2.x\'s format, read as 1.1' in checked.stdout
     assert "is valid (version 1.0): pipeline 'classic-2'" in checked.stdout
     deployed = bw("deploy", project)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
@@ -308,5 +319,8 @@ def test_a_version_1_0_file_deploys_and_says_what_it_is(tmp_path: Path, bw: Body
     git_commit(project)
     refused = bw("deploy", project)
     assert refused.returncode == 2
-    assert "\"1.0\" calls its pipeline section 'project', but this file has 'pipeline'" in refused.stderr
+    assert (
+        "\"1.0\" calls its pipeline section 'project', but this file has 'pipeline'"
+        in refused.stderr
+    )
     assert 'set version: "1.1"' in refused.stderr

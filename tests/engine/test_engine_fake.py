@@ -358,13 +358,19 @@ def test_cancel_stops_what_runs_and_skips_the_rest(prepare: Prepare) -> None:
 
     assert result.status == "cancelled"
     assert backend.stop_reasons() == {
-        "a": ["cancelled"], "b": ["cancelled"], "serve": ["cancelled"]
+        "a": ["cancelled"],
+        "b": ["cancelled"],
+        "serve": ["cancelled"],
     }
     assert all(s.completed for s in backend.stops)
     assert backend.running == {}
     assert set(backend.start_order) == {"serve", "a", "b"}
     assert run.statuses() == {
-        "serve": "stopped", "a": "cancelled", "b": "cancelled", "c": "skipped", "d": "skipped"
+        "serve": "stopped",
+        "a": "cancelled",
+        "b": "cancelled",
+        "c": "skipped",
+        "d": "skipped",
     }
     assert run.types()[-1] == "run.cancelled"
     assert run.status == "cancelled"
@@ -457,16 +463,16 @@ def test_a_failure_stops_everything_and_runs_the_failure_stage(prepare: Prepare)
     }
     last = run.events()[-1]
     assert (last.type, last.data["stage_failed"], last.data["message"]) == (
-        "run.failed", "bad", message
+        "run.failed",
+        "bad",
+        message,
     )
     assert run.status == "failed"
 
 
 def test_a_failure_stops_running_stages_with_reason_failed(prepare: Prepare) -> None:
     plan = make_plan(batch("bad"), service("starting"), batch("slow"))
-    backend = FakeBackend(
-        {"bad": [fail("boom", ms=10)], "starting": [hang()], "slow": [hang()]}
-    )
+    backend = FakeBackend({"bad": [fail("boom", ms=10)], "starting": [hang()], "slow": [hang()]})
     run = prepare(plan, backend)
 
     assert execute(run).status == "failed"
@@ -583,9 +589,7 @@ def test_a_start_that_raises_fails_the_stage_and_stops_the_others(prepare: Prepa
         (RuntimeError("oops"), "error"),
     ],
 )
-def test_the_start_error_gives_the_reason(
-    prepare: Prepare, error: Exception, reason: str
-) -> None:
+def test_the_start_error_gives_the_reason(prepare: Prepare, error: Exception, reason: str) -> None:
     plan = make_plan(batch("a", retries=2))
     backend = FakeBackend({"a": [raises(error)]})
     run = prepare(plan, backend)

@@ -27,9 +27,7 @@ SERVE_V1 = "def predict(request):\n    return {'version': 1}"
 
 
 def post(url: str) -> object:
-    request = urllib.request.Request(
-        url, data=b"{}", headers={"content-type": "application/json"}
-    )
+    request = urllib.request.Request(url, data=b"{}", headers={"content-type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -143,9 +141,7 @@ def wait_for_stage_running(bw: Bodywork, deployment: str, after: str) -> str:
         store = bw.store()
         try:
             newest = store.runs(deployment)[0]
-            if newest.id != after and any(
-                s.status == "running" for s in store.stages(newest.id)
-            ):
+            if newest.id != after and any(s.status == "running" for s in store.stages(newest.id)):
                 return newest.id
         finally:
             store.close()

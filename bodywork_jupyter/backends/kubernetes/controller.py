@@ -51,6 +51,7 @@ from bodywork_jupyter.backends.kubernetes.records_write import RecordWriter
 from bodywork_jupyter.backends.kubernetes.watching import Change, ObjectStream
 from bodywork_jupyter.engine import states
 from bodywork_jupyter.engine.engine import Engine, Progress
+from bodywork_jupyter.engine.parallelism import DEFAULT_MAX_PARALLEL
 from bodywork_jupyter.engine.started_by import by_schedule
 from bodywork_jupyter.engine.store import Run
 from bodywork_jupyter.errors import BodyworkError
@@ -143,7 +144,11 @@ class Controller:
                 if (data.get("options") or {}).get("controller_job") == self.job_name:
                     say(f"scheduled run {data.get('id')} of Job {self.job_name}: taking it over")
                     return str(data["id"])
-        options = {"max_parallel": 4, "controller_job": self.job_name, "scheduled": True}
+        options = {
+            "max_parallel": DEFAULT_MAX_PARALLEL,
+            "controller_job": self.job_name,
+            "scheduled": True,
+        }
         run = self.writer.create_run(
             plan.pipeline,
             plan.pipeline,
@@ -197,7 +202,7 @@ class Controller:
             SayingRecorder(self.writer),
             run.id,
             run.deployment,
-            max_parallel=int(run.options.get("max_parallel", 4)),
+            max_parallel=int(run.options.get("max_parallel", DEFAULT_MAX_PARALLEL)),
             before_deployed=lambda services: self._swap_in(plan, services),
         )
         keep = (states.DELETING, states.DELETED)

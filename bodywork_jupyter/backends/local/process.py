@@ -13,7 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bodywork_jupyter.backends.local import forking
 from bodywork_runner.events import parse_event
+from bodywork_runner.spec import SHARED_LISTENER_FD, TAKE_TRAFFIC
 
 EventCallback = Callable[[dict[str, Any]], None]
 _PR_SET_PDEATHSIG = 1
@@ -28,16 +30,30 @@ def _die_with_parent() -> None:
 
 
 class RunnerProcess:
-    """``python -m bodywork_runner SPEC``, its output appended to a log file."""
+    """``python -m bodywork_runner SPEC``, its output appended to a log file.
 
-    def __init__(self, spec_path: Path, log_path: Path, env: dict[str, str], cwd: Path) -> None:
+    ``shared_fd``: a listening socket the process inherits (a notebook service replica's
+    shared port, ``listener.py``); it accepts from it once ``take_traffic`` is called.
+    """
+
+    def __init__(
+        self,
+        spec_path: Path,
+        log_path: Path,
+        env: dict[str, str],
+        cwd: Path,
+        shared_fd: int | None = None,
+    ) -> None:
         self.spec_path = spec_path
         self.log_path = log_path
         self.env = env
         self.cwd = cwd
+        self.shared_fd = shared_fd
+        #: told to take the shared socket's traffic (sent once per process)
+        self.taking_traffic = False
         self.events: list[dict[str, Any]] = []
         self.returncode: int | None = None
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: asyncio.subprocess.Process | forking.ForkedProcess | None = None
         self._reader: asyncio.Task[None] | None = None
         self._listeners: list[EventCallback] = []
         self._changed = asyncio.Event()
@@ -51,7 +67,16 @@ class RunnerProcess:
 
     async def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._proc = await asyncio.create_subprocess_exec(
+        env = self.env
+        fds: list[int] = []
+        if self.shared_fd is not None:
+            env = {**env, SHARED_LISTENER_FD: str(self.shared_fd)}
+            fds.append(self.shared_fd)
+        # a batch notebook's runner is forked from a warm one (forking.py) when it can be
+        forked = None if fds else await forking.start_runner(
+            self.spec_path, env, self.cwd, limit=1 << 20
+        )
+        self._proc = forked or await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "bodywork_runner",
@@ -59,9 +84,10 @@ class RunnerProcess:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env=self.env,
+            env=env,
             cwd=self.cwd,
             preexec_fn=_die_with_parent,
+            pass_fds=fds,
             limit=1 << 20,
         )
         self._reader = asyncio.ensure_future(self._read())
@@ -111,6 +137,21 @@ class RunnerProcess:
             if found.get("event") == type_:
                 return found
         return None
+
+    def take_traffic(self) -> bool:
+        """Tell a ready replica to accept from the shared socket; whether it was told
+        (not before its ``service.ready``: until then the signal would end it)."""
+        proc = self._proc
+        if self.shared_fd is None or proc is None or self.returncode is not None:
+            return False
+        if self.taking_traffic:
+            return True
+        if self.last_event("service.ready") is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(TAKE_TRAFFIC)
+            self.taking_traffic = True
+        return self.taking_traffic
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """SIGTERM to the runner (it stops its kernel cleanly), SIGKILL to the group later."""
