@@ -4,9 +4,9 @@ Deploys a copy of ``examples/iris`` with ``bodywork deploy`` (a temporary state 
 free port), then loads both services with the same generator, ``wrk`` (32 connections,
 POST JSON on loopback):
 
-- the notebook service through its declared port (the local proxy), 1 replica;
-- the same replica's own port, bypassing the proxy;
-- the same pipeline with ``replicas: 2`` (a redeploy), through the proxy;
+- the notebook service through its declared port (shared by its replicas), 1 replica;
+- the same replica's own loopback port;
+- the same pipeline with ``replicas: 2`` (a redeploy), through the declared port;
 - a Flask development-server app, ``app.run(threaded=True)`` (Bodywork's usual service
   module), serving the same ``model.joblib`` with the same ``predict`` code.
 
@@ -240,11 +240,11 @@ def main() -> None:
         notes.append(f"its `runner.requirements.ready` events: {requirement_events(state)}")
         url = f"http://127.0.0.1:{port}/predict"
         notes.append(f"notebook service answer: `{json.dumps(post(url))}`")
-        rows.append(("notebook `predict`, via the proxy (1 replica)", load(url, lua, args)))
+        rows.append(("notebook `predict`, the declared port (1 replica)", load(url, lua, args)))
         direct = replica_ports(state)[0]
         rows.append(
             (
-                "notebook `predict`, the replica's own port (no proxy)",
+                "notebook `predict`, the replica's own port",
                 load(f"http://127.0.0.1:{direct}/predict", lua, args),
             )
         )
@@ -267,7 +267,7 @@ def main() -> None:
         flask.wait(10)
         flask = None
 
-        # two replicas behind the proxy
+        # two replicas sharing the declared port
         config.write_text(
             config.read_text().replace(f"port: {port}", f"port: {port}\n      replicas: 2")
         )
@@ -275,7 +275,7 @@ def main() -> None:
         seconds = deploy(project, env)
         notes.append(f"redeploy with `replicas: 2`: {seconds:.1f} s")
         notes.append(f"its `runner.requirements.ready` events: {requirement_events(state)}")
-        rows.append(("notebook `predict`, via the proxy, `replicas: 2`", load(url, lua, args)))
+        rows.append(("notebook `predict`, the declared port, `replicas: 2`", load(url, lua, args)))
     finally:
         if flask is not None:
             flask.terminate()

@@ -27,6 +27,8 @@ RUNTIME_MODULES = (
     ("git", "GitPython"),
     ("uvicorn", "uvicorn"),
     ("starlette", "starlette"),
+    ("httptools", "httptools"),
+    ("uvloop", "uvloop"),
 )
 
 

@@ -1,13 +1,15 @@
 """Notebook services: the notebook runs in this process, then uvicorn serves what it defined.
 
 The cells run in an IPython ``InteractiveShell`` (so magics work), with the parameters
-injected the way papermill does for batch notebooks. The served app comes from the
-notebook's namespace (see :mod:`bodywork_runner.serving`).
+injected where papermill injects them for batch notebooks (``code_cells``). The served
+app comes from the notebook's namespace (see :mod:`bodywork_runner.serving`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import logging
 import sys
 import time
@@ -24,6 +26,7 @@ from bodywork_runner.events import Emitter, strip_ansi
 from bodywork_runner.limits import server_options
 from bodywork_runner.module import service_url
 from bodywork_runner.serving import build_app
+from bodywork_runner.shared_port import SharedPort
 from bodywork_runner.spec import ServiceSettings, StageSpec
 from bodywork_runner.stopping import Stopper
 
@@ -36,10 +39,11 @@ def run_notebook_service(
     """Runs the notebook's cells, then serves until stopped (returns) or failing (raises)."""
     settings = spec.service or ServiceSettings(port=5000)
     path = project_dir / spec.file
+    shared = SharedPort.inherited()  # before the cells: their subprocesses must not hold it
     namespace = execute_cells(path, spec.parameters, project_dir, emitter, stopper)
     app, interface = build_app(namespace, settings)
     with stopper.deferred():
-        serve(app, interface, settings, emitter, stopper)
+        serve(app, interface, settings, emitter, stopper, shared)
 
 
 def execute_cells(
@@ -51,16 +55,8 @@ def execute_cells(
 ) -> dict[str, Any]:
     """Runs every code cell of the notebook in an InteractiveShell; the user namespace."""
     from IPython.core.interactiveshell import InteractiveShell
-    from papermill.iorw import load_notebook_node
-    from papermill.parameterize import parameterize_notebook
 
-    try:
-        nb = load_notebook_node(str(path))  # adds the metadata papermill expects
-    except Exception as exc:
-        raise BadInput(f"{path.name} is not a readable notebook: {exc}") from None
-    if parameters:
-        nb = parameterize_notebook(nb, parameters, language="python")
-    sources = [cell.source for cell in nb.cells if cell.cell_type == "code"]
+    sources = code_cells(path, parameters)
     for folder in (project_dir, path.parent):  # the notebook's folder first, as a kernel has it
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))
@@ -74,6 +70,44 @@ def execute_cells(
             raise _cell_failure(number, error)
         emitter.emit("cell.finished", index=number, total=len(sources), status="ok")
     return dict(shell.user_ns)
+
+
+def code_cells(path: Path, parameters: dict[str, Any]) -> list[str]:
+    """The notebook's code cells, with ``parameters`` in a cell of their own where papermill
+    puts it: in place of a cell tagged ``injected-parameters``, else after the one tagged
+    ``parameters``, else first.
+
+    Read as JSON, not with papermill or nbformat: their imports would stay in the serving
+    process, about 40 MB of every replica, for a job this small. The parameters are JSON
+    values, so ``repr`` writes each as a Python literal.
+    """
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        code = [
+            (_source(cell["source"]), cell.get("metadata", {}).get("tags", []))
+            for cell in cells
+            if cell["cell_type"] == "code"
+        ]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise BadInput(f"{path.name} is not a readable notebook: {exc!r}") from None
+    sources = [source for source, _ in code]
+    if not parameters:
+        return sources
+    injected = "# Parameters\n" + "".join(f"{k} = {v!r}\n" for k, v in parameters.items())
+    tagged = [tags for _, tags in code]
+    if any("injected-parameters" in tags for tags in tagged):
+        at = next(i for i, tags in enumerate(tagged) if "injected-parameters" in tags)
+        return [*sources[:at], injected, *sources[at + 1 :]]
+    at = next((i + 1 for i, tags in enumerate(tagged) if "parameters" in tags), 0)
+    return [*sources[:at], injected, *sources[at:]]
+
+
+def _source(source: Any) -> str:
+    if isinstance(source, list):
+        return "".join(source)
+    if isinstance(source, str):
+        return source
+    raise TypeError(f"a cell's source is {type(source).__name__}, not text")
 
 
 def _cell_failure(number: int, error: BaseException) -> StageFailed:
@@ -99,6 +133,7 @@ class _Server(uvicorn.Server):
         stopper: Stopper,
         url: str,
         stop_delay: float = 0.0,
+        shared: SharedPort | None = None,
     ) -> None:
         super().__init__(config)
         self._emitter = emitter
@@ -106,6 +141,7 @@ class _Server(uvicorn.Server):
         self._url = url
         self._stop_delay = stop_delay
         self._leave_at: float | None = None
+        self._shared = shared
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._stop_delay > 0 and self._leave_at is None and not self.should_exit:
@@ -127,11 +163,32 @@ class _Server(uvicorn.Server):
         if self._stopper.reason is not None:
             self.should_exit = True  # stopped while the server was starting
         elif self.started:
+            if self._shared is not None:
+                self._shared.serve(asyncio.get_running_loop(), self._protocol)
             self._emitter.emit("service.ready", url=self._url)
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        if self._shared is not None:
+            self._shared.close()  # first: what waits in the backlog is for the others
+        await super().shutdown(sockets)
+
+    def _protocol(self) -> asyncio.Protocol:
+        """A connection accepted from the shared port, served as uvicorn serves its own."""
+        protocol: asyncio.Protocol = self.config.http_protocol_class(  # type: ignore[call-arg]
+            config=self.config,
+            server_state=self.server_state,
+            app_state=self.lifespan.state,
+        )
+        return protocol
 
 
 def serve(
-    app: Any, interface: str, settings: ServiceSettings, emitter: Emitter, stopper: Stopper
+    app: Any,
+    interface: str,
+    settings: ServiceSettings,
+    emitter: Emitter,
+    stopper: Stopper,
+    shared: SharedPort | None = None,
 ) -> None:
     config = uvicorn.Config(
         app,
@@ -145,7 +202,7 @@ def serve(
         **server_options(settings),  # header timeout, connection limit (limits.py)
     )
     server = _Server(
-        config, emitter, stopper, service_url(settings), settings.stop_delay_seconds
+        config, emitter, stopper, service_url(settings), settings.stop_delay_seconds, shared
     )
     with warnings.catch_warnings():
         # uvicorn's own WSGI adapter is deprecated, and still the lightest way to serve Flask

@@ -10,21 +10,18 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, cast
 
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bodywork_runner.batching import Batcher, BatchError
 from bodywork_runner.errors import BadInput
-from bodywork_runner.limits import TooDeep, guard, load_json
+from bodywork_runner.limits import TooDeep, error_body, guard, load_json
 from bodywork_runner.spec import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -33,6 +30,15 @@ Interface = Literal["asgi3", "wsgi"]
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _HEALTHY = b'{"status": "ok"}'
+
+#: a body up to this size is parsed on the event loop (a thread hop costs more than that)
+INLINE_JSON_BYTES = 64 * 1024
+#: a plain ``def predict`` that takes less than this on average runs on the event loop, as a
+#: hand-written ``async def`` endpoint would: handing it to a thread costs more than it
+#: takes; a slower one runs in the thread pool, so that other connections go on meanwhile
+INLINE_PREDICT_SECONDS = 0.001
+#: the weight of the last call in the moving average of a predict's time
+_PACE_WEIGHT = 0.1
 
 
 def build_app(namespace: Mapping[str, Any], settings: ServiceSettings) -> tuple[Any, Interface]:
@@ -68,7 +74,7 @@ def build_app(namespace: Mapping[str, Any], settings: ServiceSettings) -> tuple[
         else:
             log.info("serving %s() as POST /predict", settings.predict_function)
         app = predict_app(predict, settings.readiness_path, batcher)
-        return guard(app, settings), "asgi3"
+        return guard(app, settings, lifespan=False), "asgi3"
     raise BadInput(
         f"the notebook defines neither `app` nor `{settings.predict_function}` - define one"
     )
@@ -116,63 +122,130 @@ def _wsgi_adapter(app: WSGIApp) -> ASGIApp:
 
 def predict_app(
     predict: Callable[..., Any], readiness_path: str, batcher: Batcher | None = None
-) -> Starlette:
+) -> ASGIApp:
     """``POST /predict``: the JSON body goes to ``predict``, its result comes back as JSON.
     With a ``batcher``, the body goes to ``predict`` in a list with others (``batching``).
 
     The body arrives bounded in size (the guard); its depth is checked before it is parsed.
+    Two fixed routes, so plain ASGI rather than a framework's router and middleware: every
+    request of a service goes through here, and what it costs is the service's overhead.
     """
     is_async = inspect.iscoroutinefunction(predict)
     name = getattr(predict, "__name__", "predict")
+    pace = Pace(predict)
+    answers = f"this service answers POST /predict and GET {readiness_path}"
 
-    async def endpoint(request: Request) -> Response:
-        body = await request.body()
+    async def prediction(body: bytes) -> tuple[int, bytes]:
         try:
-            # off the event loop: a 10 MB body takes a while, other connections go on
-            payload = await run_in_threadpool(load_json, body)
+            if len(body) <= INLINE_JSON_BYTES:
+                payload = load_json(body)
+            else:  # off the event loop: a 10 MB body takes a while, other connections go on
+                payload = await run_in_threadpool(load_json, body)
         except TooDeep as exc:
-            return _error(400, str(exc))
+            return 400, error_body(str(exc))
         except (ValueError, UnicodeDecodeError) as exc:
-            return _error(400, f"the request body is not valid JSON: {exc}")
+            return 400, error_body(f"the request body is not valid JSON: {exc}")
         try:
             if batcher is not None:
                 result = await batcher.submit(payload)
             elif is_async:
                 result = await predict(payload)
+            elif pace.inline:
+                result = pace.call(payload)
             else:
-                result = await run_in_threadpool(predict, payload)
+                result = await run_in_threadpool(pace.call, payload)
         except BatchError as exc:
             log.error("%s", exc)
-            return _error(500, str(exc))
+            return 500, error_body(str(exc))
         except Exception as exc:
             # the type and message for the client; the traceback only in the service's log
             log.exception("%s() raised %s", name, type(exc).__name__)
-            return _error(500, f"{name}() raised {type(exc).__name__}: {exc}")
+            return 500, error_body(f"{name}() raised {type(exc).__name__}: {exc}")
         try:
-            text = json.dumps(to_jsonable(result), allow_nan=False)
+            return 200, json.dumps(to_jsonable(result), allow_nan=False).encode()
         except (TypeError, ValueError, RecursionError) as exc:
-            return _error(500, f"the prediction could not be turned into JSON: {exc}")
-        return Response(text, media_type="application/json")
+            return 500, error_body(f"the prediction could not be turned into JSON: {exc}")
 
-    async def ready(request: Request) -> Response:
-        return _healthy()
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        path, method = scope["path"], scope["method"]
+        if path == "/predict" and method == "POST":
+            body = await _read_body(receive)
+            if body is not None:  # None: the client left
+                await _send_json(send, *await prediction(body))
+        elif path == readiness_path and method in {"GET", "HEAD"}:
+            await _send_json(send, 200, _HEALTHY, head=method == "HEAD")
+        elif path in {"/predict", readiness_path}:
+            allow = b"POST" if path == "/predict" else b"GET, HEAD"
+            message = f"Method Not Allowed: {method} {path} - {answers}"
+            await _send_json(send, 405, error_body(message), headers=[(b"allow", allow)])
+        else:
+            await _send_json(send, 404, error_body(f"Not Found: {method} {path} - {answers}"))
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        # Starlette's 404 and 405 are plain text; say what this service answers instead
-        assert isinstance(exc, HTTPException)
-        message = (
-            f"{exc.detail}: {request.method} {request.url.path} - this service answers "
-            f"POST /predict and GET {readiness_path}"
-        )
-        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
+    return app
 
-    return Starlette(
-        routes=[
-            Route("/predict", endpoint, methods=["POST"]),
-            Route(readiness_path, ready, methods=["GET"]),
-        ],
-        exception_handlers={HTTPException: http_error},
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body (a body in one message is not copied), or None on a
+    disconnect."""
+    message = await receive()
+    chunks: list[bytes] = []
+    while True:
+        if message["type"] == "http.disconnect":
+            return None
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            return b"".join([*chunks, body]) if chunks else body
+        chunks.append(body)
+        message = await receive()
+
+
+async def _send_json(
+    send: Send,
+    status: int,
+    body: bytes,
+    *,
+    head: bool = False,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+                *(headers or []),
+            ],
+        }
     )
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+class Pace:
+    """A plain predict, timed: where it runs follows the moving average of its time (unknown
+    at first, so the first call goes to the thread pool)."""
+
+    def __init__(self, predict: Callable[..., Any]) -> None:
+        self._predict = predict
+        self.average: float | None = None
+
+    @property
+    def inline(self) -> bool:
+        return self.average is not None and self.average < INLINE_PREDICT_SECONDS
+
+    def call(self, payload: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return self._predict(payload)
+        finally:
+            self.record(time.perf_counter() - started)
+
+    def record(self, seconds: float) -> None:
+        last = self.average
+        self.average = seconds if last is None else last + _PACE_WEIGHT * (seconds - last)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -193,10 +266,6 @@ def to_jsonable(value: Any) -> Any:
     if hasattr(value, "item"):
         return to_jsonable(value.item())
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _error(status: int, message: str) -> Response:
-    return JSONResponse({"error": message}, status_code=status)
 
 
 def _healthy() -> Response:

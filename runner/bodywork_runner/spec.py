@@ -11,10 +11,18 @@ Keep it backwards compatible: add optional fields, never change a meaning.
 from __future__ import annotations
 
 import json
+import signal
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 SPEC_VERSION = 1
+
+#: The environment variable holding the number of an inherited listening socket that a
+#: notebook service replica shares with the other replicas (the local target's declared
+#: port: its backend owns the socket). The replica accepts from it only once it is sent
+#: ``TAKE_TRAFFIC`` (its version has the port), and stops when it is told to stop.
+SHARED_LISTENER_FD = "BODYWORK_SHARED_LISTENER_FD"
+TAKE_TRAFFIC = signal.SIGUSR1
 
 
 @dataclass(frozen=True)

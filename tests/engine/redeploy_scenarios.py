@@ -19,6 +19,7 @@ import textwrap
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from tests.projects import free_port, git_commit, notebook, write_yaml
 THREADS = 4
 #: clients of the good redeploy's load that reuse a connection without looking (as wrk)
 NAIVE = 2
-#: each client opens a new connection after this many answers: a TCP proxy routes
+#: each client opens a new connection after this many answers: replicas accept
 #: connections, so new ones are what show where traffic goes (and kept-alive ones stay)
 REQUESTS_PER_CONNECTION = 25
 #: a scenario's load stops by itself after this, whatever happens
@@ -255,10 +256,13 @@ def event_times(bw: Bodywork, run_id: str, *types: str) -> dict[str, float]:
     return found
 
 
-def fresh_pids(port: int, count: int) -> list[Any]:
-    """Which replica answers each of ``count`` requests, each on a new connection."""
-    pids = []
-    for _ in range(count):
+def fresh_pids(port: int, count: int, rounds: int = 10) -> list[Any]:
+    """Which replicas answer ``count`` clients connecting at once (each on a new
+    connection), over rounds until two replicas have answered or ``rounds`` are done: the
+    replicas accept from the declared port's socket, and clients one after another may
+    find the same one every time."""
+
+    def one(_: int) -> Any:
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/predict",
             data=b"{}",
@@ -266,9 +270,16 @@ def fresh_pids(port: int, count: int) -> list[Any]:
         )
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
-                pids.append(json.loads(response.read()).get("pid"))
+                return json.loads(response.read()).get("pid")
         except (OSError, ValueError) as exc:
-            pids.append(type(exc).__name__)
+            return type(exc).__name__
+
+    pids: list[Any] = []
+    with ThreadPoolExecutor(count) as pool:
+        for _ in range(rounds):
+            pids.extend(pool.map(one, range(count)))
+            if len(set(pids)) > 1:
+                break
     return pids
 
 
@@ -436,7 +447,8 @@ def killed_replica(bw: Bodywork, folder: Path, *, after_new_service: bool = Fals
         marks["recovered"] = load.now()
         facts["recovered"] = bool(recovered)
         hold(1.5)
-        # the load's kept-alive connections stay on the replica they had: new ones spread
+        # the load's kept-alive connections stay on the replica they had: the replicas
+        # accept new ones from the shared socket, the least busy first
         facts["fresh_pids"] = fresh_pids(port, 6)
     finally:
         report = load.stop()

@@ -16,10 +16,8 @@ import pytest
 from tests.engine import redeploy_scenarios as scenarios
 from tests.engine.helpers import Bodywork
 
-#: how a request in flight on a replica killed with SIGKILL dies (the proxy passes it on)
-CUT = frozenset(
-    {"RemoteDisconnected", "ConnectionResetError", "BrokenPipeError", "IncompleteRead"}
-)
+#: how a request in flight on a replica killed with SIGKILL dies
+CUT = frozenset({"RemoteDisconnected", "ConnectionResetError", "BrokenPipeError", "IncompleteRead"})
 
 
 def test_a_good_redeploy_under_load_loses_no_request(tmp_path: Path, bw: Bodywork) -> None:
@@ -100,9 +98,11 @@ def test_a_replica_killed_during_a_redeploy_is_restarted_during_the_run(
     assert set(report.failures) <= CUT, outcome.describe()
     assert report.seconds_down < 2.0, outcome.describe()
     assert report.versions_seen == [1], outcome.describe()
-    # restarted: a new process in the victim's place takes new connections too
+    # restarted: a new process in the victim's place takes new connections too (the
+    # survivor, busy with the load's connections, may leave every new one to it)
     fresh = set(facts["fresh_pids"])
-    assert survivor in fresh and len(fresh - {survivor, victim}) == 1, facts["fresh_pids"]
+    assert victim not in fresh and len(fresh - {survivor}) == 1, facts["fresh_pids"]
+    assert all(isinstance(pid, int) for pid in fresh), facts["fresh_pids"]
 
 
 def test_a_module_whose_new_build_fails_is_never_stopped(tmp_path: Path, bw: Bodywork) -> None:

@@ -95,7 +95,13 @@ def run_runner(
 class RunningRunner:
     """A runner started in the background; its events are collected as they arrive."""
 
-    def __init__(self, spec: dict[str, Any], tmp: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        tmp: Path,
+        env: dict[str, str] | None = None,
+        pass_fds: tuple[int, ...] = (),
+    ):
         spec_path = tmp / f"spec-{time.monotonic_ns()}.json"
         spec_path.write_text(json.dumps(spec))
         self.process = subprocess.Popen(
@@ -104,6 +110,7 @@ class RunningRunner:
             stderr=subprocess.PIPE,
             text=True,
             env=env or runner_env(),
+            pass_fds=pass_fds,
         )
         self.events: list[dict[str, Any]] = []
         self.stdout: list[str] = []

@@ -17,11 +17,13 @@ from runner_helpers import RunningRunner, make_spec, write_notebook
 from bodywork_runner.limits import DRAIN_IDLE_SECONDS
 from tests.projects import free_port
 
+#: never cheap (10 ms at least), so it runs in the thread pool and the event loop sees the
+#: stop while a call is under way (a cheap predict runs on the loop: serving.Pace)
 PREDICT = """\
 import time
 
 def predict(payload):
-    time.sleep(float(payload.get("sleep", 0)))
+    time.sleep(float(payload.get("sleep", 0.01)))
     return {"ok": True}
 """
 

@@ -19,9 +19,18 @@ import psutil
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from runner_helpers import RunningRunner, make_spec, write_notebook
+from runner_helpers import RunningRunner, make_spec, runner_env, write_notebook
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from bodywork_runner.limits import EVICTABLE_AFTER, MAX_JSON_DEPTH, depth_within
+from bodywork_runner.limits import (
+    EVICTABLE_AFTER,
+    HTTP_ENV,
+    MAX_JSON_DEPTH,
+    depth_within,
+    guarded_protocol,
+)
+from bodywork_runner.spec import ServiceSettings
 from tests.projects import free_port
 
 HEADER_TIMEOUT = 2.0
@@ -91,8 +100,11 @@ def _parse(raw: bytes) -> tuple[int, Any]:
     return status, json.loads(body)
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def service(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Service]:
+    """The same limits with either of uvicorn's HTTP parsers (httptools by default)."""
     tmp = tmp_path_factory.mktemp("limits")
     write_notebook(tmp / "project" / "predict.ipynb", PREDICT)
     settings = {
@@ -102,13 +114,20 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         "max_connections": MAX_CONNECTIONS,
     }  # max_body_bytes: the default, 10 MB
     spec = make_spec(tmp / "project", "predict.ipynb", tmp, kind="service", service=settings)
-    runner = RunningRunner(spec, tmp)
+    runner = RunningRunner(spec, tmp, env=runner_env(**{HTTP_ENV: request.param}))
     try:
         yield Service(runner, runner.wait_for("service.ready", timeout=60)["url"])
         runner.process.send_signal(signal.SIGTERM)
         assert runner.finish(timeout=20) == 0, runner.log()
     finally:
         runner.stop()
+
+
+def test_httptools_parses_unless_h11_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = ServiceSettings(port=5000)
+    assert issubclass(guarded_protocol(settings), HttpToolsProtocol)
+    monkeypatch.setenv(HTTP_ENV, "h11")
+    assert issubclass(guarded_protocol(settings), H11Protocol)
 
 
 def _send_body(sock: socket.socket, size: int, *, chunked: bool) -> int:
@@ -181,12 +200,13 @@ def test_slow_headers_are_dropped_after_the_timeout(service: Service) -> None:
     started = time.monotonic()
     with service.connect() as partial, service.connect() as silent, service.connect() as drip:
         partial.sendall(b"POST /predict HTT")
-        drip.sendall(b"P")
-        # a byte every 0.2 s does not keep the headers alive: dropped all the same
+        drip.sendall(b"POST /predict HTTP/1.1\r\nx-slow: ")
+        # a byte every 0.2 s (of a valid header) does not keep the headers alive: dropped
+        # all the same
         with pytest.raises((BrokenPipeError, ConnectionResetError)):
             while time.monotonic() - started < HEADER_TIMEOUT + 5:
                 time.sleep(0.2)
-                drip.sendall(b"O")
+                drip.sendall(b"a")
         dropped = time.monotonic() - started
         status, body = _parse(_read_all(partial))
         assert status == 408 and "did not arrive within 2 s" in body["error"]

@@ -1,15 +1,20 @@
 """The local backend: every stage attempt is a runner process on this machine.
 
 Batch stages are one process each. A notebook service runs ``replicas`` runner
-processes on free loopback ports behind a proxy on its declared port; a module
-that starts its own server (Bodywork's way) binds the declared port itself, so
-it runs as one process here (on Kubernetes every replica has its own address).
+processes that share the listening socket of its declared port, which this backend
+binds (``listener.SharedListener``): each replica accepts from it itself, so nothing
+stands between a client and a replica. Each replica also listens on a free loopback port
+of its own (its readiness, and a way to reach one replica). A module that starts its own
+server (Bodywork's way) binds the declared port itself, so it runs as one process here
+(on Kubernetes every replica has its own address).
 
 Which version of a service takes its port's traffic is decided here and nowhere else
 (``serving``): a service's first version as soon as it is ready (a later stage of the
 same run reaches it, as on a cluster); a new version only when its supervisor
-``switch``es to it, once the whole run that brought it has settled. A new version that
-fails, or is stopped, never had the port, so the old one serves on.
+``switch``es to it, once the whole run that brought it has settled. A replica accepts from
+the shared socket only once its version has the port (``RunnerProcess.take_traffic``): a
+new version that fails, or is stopped, never had the port, so the old one serves on, and
+what arrives during a switch waits in the socket's backlog for whichever replica accepts.
 
 A module binds its port itself: its new version is built (code, requirements) while the
 old one serves, then asks for the port (``service.port_wanted``) and the backend makes
@@ -33,13 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from bodywork_jupyter.backends.local import layout, port_checks
+from bodywork_jupyter.backends.local.listener import SharedListener
 from bodywork_jupyter.backends.local.process import RunnerProcess
-from bodywork_jupyter.backends.local.proxy import Proxy
 from bodywork_jupyter.backends.local.secret_store import SecretStore
 from bodywork_jupyter.backends.local.stage_env import inherited, stage_environment
 from bodywork_jupyter.engine.backend import Attempt, EventSink, HandleRef, Outcome, StopReason
 from bodywork_jupyter.engine.replicas import LOG_TAIL_LINES, ReplicaExit
-from bodywork_jupyter.errors import BadInputError
 from bodywork_jupyter.plan import Placement, PlannedStage, runner_spec
 from bodywork_runner.events import EVENT_PREFIX
 from bodywork_runner.process import describe_exit
@@ -75,7 +79,10 @@ MakeRoom = Callable[["LocalHandle"], Awaitable[None]]
 class LocalBackend:
     def __init__(self, state_dir: Path, make_room: MakeRoom | None = None) -> None:
         self.state_dir = state_dir
-        self.proxies: dict[int, Proxy] = {}
+        #: port -> the shared socket of a notebook service's declared port, and the
+        #: handles (by id) of the versions whose replicas hold it
+        self.listeners: dict[int, SharedListener] = {}
+        self._holders: dict[int, set[int]] = {}
         #: port -> the service version that takes its traffic
         self.serving: dict[int, LocalHandle] = {}
         self.secrets = SecretStore(state_dir)
@@ -92,11 +99,12 @@ class LocalBackend:
         handle = LocalHandle(attempt.run_id, stage.name, attempt.number, stage.kind, folder, [])
         # a port our own serving version holds is fine: the new version takes it over
         ours = stage.port is not None and stage.port in self.serving
-        if stage.service is not None and not ours and stage.port not in self.proxies:
+        if stage.service is not None and not ours and stage.port not in self.listeners:
             taken = port_checks.port_taken(stage)
             if taken is not None:
                 raise taken  # before any process: the engine fails the stage with it
         ports: list[int | None] = [None]
+        shared: SharedListener | None = None
         if stage.service is not None:
             handle.port = stage.service.port
             handle.serves_itself = stage.serves_itself
@@ -111,8 +119,30 @@ class LocalBackend:
                     sink("note", {"message": note})
                 ports = [stage.service.port]
             else:
+                shared = self._listener(stage.service.port, handle)  # may raise: taken
                 ports = [_free_port() for _ in range(max(1, stage.service.replicas))]
                 handle.replica_ports = [p for p in ports if p is not None]
+        try:
+            await self._start_processes(attempt, handle, ports, ours, env, shared, sink)
+        except BaseException:
+            if handle.port is not None and shared is not None:
+                self._release_listener(handle.port, handle)  # it took the port for nothing
+            raise
+        handle.notebook = f"{stage.name}.ipynb" if stage.is_notebook else None
+        return handle
+
+    async def _start_processes(
+        self,
+        attempt: Attempt,
+        handle: LocalHandle,
+        ports: list[int | None],
+        ours: bool,
+        env: dict[str, str],
+        shared: SharedListener | None,
+        sink: EventSink,
+    ) -> None:
+        stage, folder = attempt.stage, handle.attempt_dir
+        log_path = folder / layout.LOG
         data = layout.data_dir(self.state_dir, attempt.deployment)
         data.mkdir(parents=True, exist_ok=True)
         cache = layout.cache_dir(self.state_dir)
@@ -138,12 +168,11 @@ class LocalBackend:
                 log_path if index == 0 else folder / f"log-{index}.txt",
                 env,
                 folder.parents[1],  # the run's folder
+                shared_fd=None if shared is None else shared.fileno,
             )
             process.on_event(lambda event: sink(str(event.get("event")), event))
             await process.start()
             handle.processes.append(process)
-        handle.notebook = f"{stage.name}.ipynb" if stage.is_notebook else None
-        return handle
 
     async def watch(self, handle: LocalHandle) -> Outcome:
         if handle.kind == "batch":
@@ -169,14 +198,11 @@ class LocalBackend:
             handle.url = f"http://127.0.0.1:{handle.port}"
             self.serving[handle.port] = handle  # the one port: it is the one answering now
         else:
-            try:
-                proxy = await self._proxy(handle.port)
-            except BadInputError:  # taken since start() checked it
-                return Outcome(False, "bad_input", port_checks.held(handle.stage, handle.port))
             if handle.port not in self.serving:  # the first version serves once ready
                 self.serving[handle.port] = handle
-                proxy.set_backends(handle.replica_ports)
-            handle.url = proxy.url
+                for process in handle.processes:
+                    process.take_traffic()
+            handle.url = self.listeners[handle.port].url
         return Outcome(True, url=handle.url)
 
     def switch(self, handle: LocalHandle) -> LocalHandle | None:
@@ -186,14 +212,10 @@ class LocalBackend:
             return None
         before = self.serving.get(handle.port)
         self.serving[handle.port] = handle
-        proxy = self.proxies.get(handle.port)
-        if proxy is not None and not handle.serves_itself:
-            up = [
-                port
-                for port, process in zip(handle.replica_ports, handle.processes, strict=False)
-                if process.returncode is None
-            ]
-            proxy.set_backends(up)
+        # the old version's replicas accept on until they are stopped; a replica of the new
+        # one that is not ready (restarting) is told once it is (replica_ready)
+        for process in handle.processes:
+            process.take_traffic()
         return None if before is handle else before
 
     async def _port_wanted(self, handle: LocalHandle) -> None:
@@ -220,10 +242,9 @@ class LocalBackend:
         port = handle.port
         if port is not None and self.serving.get(port) is handle:
             del self.serving[port]  # nothing serves on it any more
-            proxy = self.proxies.pop(port, None)
-            if proxy is not None:
-                await proxy.close()
         await asyncio.gather(*(p.stop(grace_seconds) for p in handle.processes))
+        if port is not None:
+            self._release_listener(port, handle)
         _remove(handle.code_dirs())
 
     def ref(self, handle: LocalHandle) -> HandleRef:
@@ -247,10 +268,8 @@ class LocalBackend:
     def exited_replicas(self, handle: LocalHandle) -> list[int]:
         if handle.stopping or handle.kind != "service":
             return []
-        ended = [i for i, p in enumerate(handle.processes) if p.returncode is not None]
-        for index in ended:
-            self._unroute(handle, index)
-        return ended
+        # a replica that ended accepts nothing more: the others take the shared socket's
+        return [i for i, p in enumerate(handle.processes) if p.returncode is not None]
 
     def replica_exit(self, handle: LocalHandle, replica: int) -> ReplicaExit:
         process = handle.processes[replica]
@@ -268,8 +287,8 @@ class LocalBackend:
         if handle.stopping:
             return False
         old = handle.processes[replica]
-        # the same spec, log, environment and folder: its code is checked out again
-        process = RunnerProcess(old.spec_path, old.log_path, old.env, old.cwd)
+        # the same spec, log, environment, folder and socket: its code is checked out again
+        process = RunnerProcess(old.spec_path, old.log_path, old.env, old.cwd, old.shared_fd)
         await process.start()
         if handle.stopping:  # stopped while it started: stop() did not see this process
             await process.stop()
@@ -281,7 +300,8 @@ class LocalBackend:
         process = handle.processes[replica]
         if await process.wait_for_event("service.ready") is None or handle.stopping:
             return False
-        await self._route(handle, replica)
+        if handle.port is not None and self.serving.get(handle.port) is handle:
+            process.take_traffic()  # its version has the port: it takes its share again
         return True
 
     async def start_again(self, handle: LocalHandle) -> None:
@@ -293,44 +313,34 @@ class LocalBackend:
         for replica in range(len(handle.processes)):
             await self.restart_replica(handle, replica)
 
-    def _unroute(self, handle: LocalHandle, replica: int) -> None:
-        """No more connections to a replica that ended (until it is ready again)."""
-        proxy = self.proxies.get(handle.port or -1)
-        if handle.serves_itself or proxy is None or replica >= len(handle.replica_ports):
-            return
-        if self.serving.get(proxy.port) is not handle:
-            return  # a version that has no traffic (yet)
-        port = handle.replica_ports[replica]
-        if port in proxy.backends:
-            proxy.set_backends([p for p in proxy.backends if p != port])
-
-    async def _route(self, handle: LocalHandle, replica: int) -> None:
-        """Connections to a replica that is ready again, if its version has the port."""
-        if handle.serves_itself or handle.port is None or replica >= len(handle.replica_ports):
-            return
-        if self.serving.get(handle.port) is not handle:
-            return
-        proxy = await self._proxy(handle.port)
-        if set(proxy.backends) <= set(handle.replica_ports):
-            port = handle.replica_ports[replica]
-            proxy.set_backends(
-                [p for p in handle.replica_ports if p in proxy.backends or p == port]
-            )
-
     # -- helpers ---------------------------------------------------------------------------------
 
     async def close(self) -> None:
-        for proxy in list(self.proxies.values()):
-            await proxy.close()
-        self.proxies.clear()
+        for listener in self.listeners.values():
+            listener.close()
+        self.listeners.clear()
+        self._holders.clear()
         self.serving.clear()
 
-    async def _proxy(self, port: int) -> Proxy:
-        if port not in self.proxies:
-            proxy = Proxy(port)
-            await proxy.start()
-            self.proxies[port] = proxy
-        return self.proxies[port]
+    def _listener(self, port: int, handle: LocalHandle) -> SharedListener:
+        """The shared socket of ``port`` (bound now if no version holds it), held by
+        ``handle`` until it stops."""
+        listener = self.listeners.get(port)
+        if listener is None:
+            listener = self.listeners[port] = SharedListener(port)
+        self._holders.setdefault(port, set()).add(id(handle))
+        return listener
+
+    def _release_listener(self, port: int, handle: LocalHandle) -> None:
+        """The port is freed once no version holds it and none serves on it."""
+        holders = self._holders.get(port, set())
+        holders.discard(id(handle))
+        if holders or port in self.serving:
+            return
+        self._holders.pop(port, None)
+        listener = self.listeners.pop(port, None)
+        if listener is not None:
+            listener.close()
 
     def _env(self, stage: PlannedStage) -> dict[str, str]:
         """What the stage inherits of this process's environment, and its secrets."""
@@ -339,8 +349,8 @@ class LocalBackend:
 
 
 def _host(serves_itself: bool) -> str:
-    # a module binds its declared port for everyone, as on a cluster; a notebook replica
-    # listens on loopback behind the proxy
+    # a module binds its declared port for everyone, as on a cluster; a notebook replica's
+    # own port is on loopback (the declared port is the shared socket's)
     return "0.0.0.0" if serves_itself else "127.0.0.1"
 
 
