@@ -47,6 +47,7 @@ from serving_peers import (
     SYNC_ENDPOINT,
     model_cell,
     notebook,
+    print_table,
     raw_uvicorn,
     replicas_rss_mb,
 )
@@ -136,14 +137,7 @@ def main() -> None:
     load_after = os.getloadavg()
 
     print(machine_line(args, load_before, load_after, "; a decision tree"))
-    raw_rps = rows[1][1]["rps"]
-    print("| Service | requests/s | p50 ms | p99 ms | errors | vs raw uvicorn | RSS MB |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for label, r, rss in rows:
-        print(
-            f"| {label} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
-            f"{r['errors']:.0f} | {r['rps'] / raw_rps:.2f}x | {rss:.1f} |"
-        )
+    print_table(rows, rows[1][1]["rps"])
     print()
     for note in notes:
         print(f"- {note}")

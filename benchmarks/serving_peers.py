@@ -170,3 +170,14 @@ def replica_ports(state: Path, deployment: str, stage: str) -> list[int]:
 def replicas_rss_mb(state: Path, deployment: str, stage: str) -> float:
     """The resident size of the deployment's largest replica."""
     return max(serving_rss_mb(p) for p in replica_ports(state, deployment, stage))
+
+
+def print_table(rows: list[tuple[str, dict[str, float], float]], raw_rps: float) -> None:
+    """The markdown table of a run: each server's load figures, against raw uvicorn's."""
+    print("| Service | requests/s | p50 ms | p99 ms | errors | vs raw uvicorn | RSS MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for label, r, rss in rows:
+        print(
+            f"| {label} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
+            f"{r['errors']:.0f} | {r['rps'] / raw_rps:.2f}x | {rss:.1f} |"
+        )
