@@ -237,6 +237,10 @@ def _reexec(python: str, spec_path: str | None, project_dir: Path, cleanup: Path
     if spec_path:
         argv.append(str(Path(spec_path).resolve()))
     log.debug("continuing in %s", python)
+    from bodywork_runner.kernelserver import SERVER_ENV
+
+    # the kernel server forks kernels of this interpreter's packages, not the environment's
+    os.environ.pop(SERVER_ENV, None)
     sys.stdout.flush()
     sys.stderr.flush()
     try:

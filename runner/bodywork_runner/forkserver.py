@@ -13,6 +13,10 @@ The protocol, on a Unix socket, one connection per stage: the client sends one J
 end) attached (SCM_RIGHTS); the server answers ``{"pid": N}``, then ``{"returncode": N}``
 (negative: the signal that ended it) once the runner has exited, and closes. It exits when
 its parent (the supervisor) does; its runners get SIGKILL with it.
+
+The server starts a kernel server beside itself (``bodywork_runner.kernelserver``, the
+same interpreter and start-up variables), and its runners find it in
+``BODYWORK_KERNEL_SERVER``: their kernels are forked too, each still a process of its own.
 """
 
 from __future__ import annotations
@@ -24,13 +28,21 @@ import os
 import selectors
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 _PR_SET_PDEATHSIG = 1
-#: The first message (the request and its file descriptor) is read at most this large.
+#: The first message (the request and its file descriptors) is read at most this large.
 _FIRST_READ = 1 << 16
+#: A request comes with the child's stdout, and optionally its stderr.
+_MAX_FDS = 2
+
+#: In a forked child: the request, the descriptors that came with it; never returns.
+Child = Callable[[dict[str, Any], list[int]], None]
 
 
 def preload() -> None:
@@ -44,38 +56,46 @@ def preload() -> None:
     import papermill.engines  # noqa: F401
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _read_request(conn: socket.socket) -> tuple[dict[str, Any], int]:
-    data, fds, _, _ = socket.recv_fds(conn, _FIRST_READ, 1)
-    if not fds:
-        raise ValueError("no output descriptor came with the request")
-    while not data.endswith(b"\n"):
-        more = conn.recv(_FIRST_READ)
-        if not more:
-            os.close(fds[0])
-            raise ValueError("the request ended early")
-        data += more
-    return json.loads(data), fds[0]
+def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    data, fds, _, _ = socket.recv_fds(conn, _FIRST_READ, _MAX_FDS)
+    try:
+        if not fds:
+            raise ValueError("no output descriptor came with the request")
+        while not data.endswith(b"\n"):
+            more = conn.recv(_FIRST_READ)
+            if not more:
+                raise ValueError("the request ended early")
+            data += more
+        return json.loads(data), fds
+    except ValueError:
+        for fd in fds:
+            os.close(fd)
+        raise
 
 
-def _child(request: dict[str, Any], out: int) -> None:
+def _child(request: dict[str, Any], fds: list[int]) -> None:
     """In the forked runner: become the stage's process, run it, exit."""
     os.setsid()
-    _die_with_parent()
+    die_with_parent()
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
-    os.dup2(out, 1)
-    os.dup2(out, 2)
-    os.close(null)
-    os.close(out)
+    os.dup2(fds[0], 1)
+    os.dup2(fds[0], 2)
+    for fd in {null, *fds}:
+        os.close(fd)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    if _kernel_server is not None:  # (if it has died since, kernels start cold)
+        from bodywork_runner.kernelserver import SERVER_ENV
+
+        os.environ[SERVER_ENV] = _kernel_server_path
     tempfile.tempdir = None  # found again from this environment's TMPDIR
     sys.argv = [sys.argv[0], *request["argv"]]
     from bodywork_runner.cli import main
@@ -101,20 +121,36 @@ def _send(conn: socket.socket, message: dict[str, Any]) -> None:
         conn.sendall(json.dumps(message).encode() + b"\n")
 
 
-def serve(path: str) -> None:
+def serve(
+    path: str,
+    child: Child = _child,
+    *,
+    before: Callable[[], None] | None = None,
+    kill_on_hangup: bool = False,
+) -> None:
+    """Fork ``child`` for every request on the socket ``path``, for ever.
+
+    ``before`` (the imports) runs once the socket listens: a client that comes early
+    waits for its answer instead of finding no server. With ``kill_on_hangup``, a child
+    whose client closes its connection before the child ends is killed with its process
+    group (the client was its owner).
+    """
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)
+    if before is not None:
+        before()
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     children: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, its connection)
+    hangups: dict[socket.socket, tuple[int, int]] = {}  # connection -> its child's pid, pidfd
     print("ready", flush=True)
     while True:
         for key, _ in selector.select():
             if key.fileobj is listener:
                 conn, _ = listener.accept()
                 try:
-                    request, out = _read_request(conn)
+                    request, fds = _read_request(conn)
                 except (OSError, ValueError) as exc:
                     _send(conn, {"error": str(exc)})
                     conn.close()
@@ -128,28 +164,65 @@ def serve(path: str) -> None:
                         for fd, (_, other) in children.items():
                             os.close(fd)
                             other.close()
-                        _child(request, out)
+                        child(request, fds)
                     finally:  # never back into the server's loop
                         os._exit(70)
-                os.close(out)
+                for fd in fds:
+                    os.close(fd)
                 pidfd = os.pidfd_open(pid)
                 children[pidfd] = (pid, conn)
                 selector.register(pidfd, selectors.EVENT_READ)
                 _send(conn, {"pid": pid})
+                if kill_on_hangup:
+                    hangups[conn] = (pid, pidfd)
+                    selector.register(conn, selectors.EVENT_READ)
+            elif isinstance(key.fileobj, socket.socket):
+                conn = key.fileobj  # the client spoke or hung up: either way, it is done
+                selector.unregister(conn)
+                _kill_child(*hangups.pop(conn))
             else:
                 pidfd = int(key.fd)
                 pid, conn = children.pop(pidfd)
                 selector.unregister(pidfd)
                 os.close(pidfd)
                 _, status = os.waitpid(pid, 0)
+                if hangups.pop(conn, None) is not None:
+                    selector.unregister(conn)
                 _send(conn, {"returncode": _returncode(status)})
                 conn.close()
 
 
+def _kill_child(pid: int, pidfd: int) -> None:
+    """Kill a child and its process group: the child itself through its pidfd, as it
+    may not have made its own group yet (then it has no group and no children)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+#: The kernel server beside this one (None: not started, or not in this process).
+_kernel_server: subprocess.Popen[bytes] | None = None
+_kernel_server_path = ""
+
+
+def _start_kernel_server(path: str) -> None:
+    """Start the kernel server now: its imports overlap this server's."""
+    global _kernel_server, _kernel_server_path
+    _kernel_server_path = str(Path(path).with_name("kernels"))
+    with contextlib.suppress(OSError):
+        _kernel_server = subprocess.Popen(
+            [sys.executable, "-m", "bodywork_runner.kernelserver", _kernel_server_path],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
 def main() -> None:
-    _die_with_parent()
-    preload()
-    serve(sys.argv[1])
+    die_with_parent()
+    _start_kernel_server(sys.argv[1])
+    serve(sys.argv[1], before=preload)
 
 
 if __name__ == "__main__":

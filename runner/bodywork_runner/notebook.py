@@ -156,6 +156,7 @@ def _ipc_kernel_manager(kernel_log: Path | None) -> type:
         def __init__(self, **kwargs: Any) -> None:
             kwargs.setdefault("transport", "ipc")
             kwargs.setdefault("ip", str(Path(folder) / "kernel"))
+            kwargs.setdefault("client_class", "bodywork_runner.kernel_client.ReadyKernelClient")
             super().__init__(**kwargs)
 
         async def _async_finish_shutdown(
@@ -169,9 +170,41 @@ def _ipc_kernel_manager(kernel_log: Path | None) -> type:
             target = kernel_log if kernel_log is not None else Path(os.devnull)
             with target.open("ab") as stderr:
                 kw.setdefault("stderr", stderr)
-                await super()._async_launch_kernel(kernel_cmd, **kw)
+                if not _launch_forked(self, kernel_cmd, kw):
+                    await super()._async_launch_kernel(kernel_cmd, **kw)
 
     return IPCKernelManager
+
+
+def _launch_forked(km: Any, kernel_cmd: list[str], kw: dict[str, Any]) -> bool:
+    """Start the kernel forked from the kernel server of this interpreter, if there is one
+    (``bodywork_runner.kernelserver``); False: start it cold.
+
+    Only our own ``python3`` kernel on this interpreter qualifies: the server has imported
+    that kernel's packages. The kernel gets what a cold one would: the same environment
+    (with ``JPY_PARENT_PID``), working folder, stdout and stderr.
+    """
+    from bodywork_runner.kernelserver import SERVER_ENV, SWITCH_ENV, ForkedKernel
+
+    server = os.environ.get(SERVER_ENV)
+    if not server or os.environ.get(SWITCH_ENV) == "0":
+        return False
+    if kernel_cmd[:3] != [sys.executable, "-m", "ipykernel_launcher"]:
+        return False
+    env = {**(kw.get("env") or os.environ), "JPY_PARENT_PID": str(os.getpid())}
+    env.pop(SERVER_ENV, None)
+    cwd = str(kw.get("cwd") or Path.cwd())
+    try:
+        process = ForkedKernel.start(server, kernel_cmd[3:], env, cwd, [1, kw["stderr"].fileno()])
+    except (OSError, ValueError) as exc:
+        log.debug("the kernel starts cold: %s", exc)
+        return False
+    provisioner = km.provisioner
+    provisioner.process = process
+    provisioner.pid = provisioner.pgid = process.pid  # its own session, as a cold kernel's
+    provisioner.cwd = cwd
+    km._reconcile_connection_info(provisioner.connection_info)
+    return True
 
 
 def _import_papermill_quickly() -> None:

@@ -67,7 +67,9 @@ def test_stages_fork_from_one_server_each_its_own_environment_and_kernel(tmp_pat
         tmp_path,
         "import os, sys\n"
         "print('SECRET', os.environ.get('MY_SECRET'), 'CWD', os.getcwd())\n"
-        "print('KERNEL', os.getpid(), os.getppid())",
+        "parent = f'/proc/{os.getppid()}/'\n"
+        "print('KERNEL PARENT', open(parent + 'cmdline').read().split(chr(0))[2])\n"
+        "print('PARENT HAS SECRET', 'MY_SECRET' in open(parent + 'environ', errors='replace').read())",
     )
 
     async def main() -> tuple[list[RunnerProcess], list[str]]:
@@ -92,6 +94,9 @@ def test_stages_fork_from_one_server_each_its_own_environment_and_kernel(tmp_pat
         log = process.log_path.read_text()
         folder = tmp_path / f"stage{index}" / "code" / "nb"
         assert f"SECRET s{index} CWD {folder}" in log
+        # its kernel was forked too, from a server that never saw a secret
+        assert "KERNEL PARENT bodywork_runner.kernelserver" in log
+        assert "PARENT HAS SECRET False" in log
         assert (tmp_path / f"stage{index}" / f"stage{index}.ipynb").is_file()
     # no stage's secret is in the server's memory: it started with none
     assert server_environs and not any("MY_SECRET" in text for text in server_environs)
@@ -121,6 +126,29 @@ def test_a_failing_notebook_and_a_stop_end_a_forked_runner_as_a_cold_one(tmp_pat
     assert stopped.returncode in (1, -signal.SIGKILL)
     last = stopped.last_event("stage.failed")
     assert last is not None and last["reason"] == "terminated"
+
+
+def test_a_stage_with_requirements_gets_a_kernel_of_its_environment(tmp_path: Path) -> None:
+    repo, commit = _repo(
+        tmp_path,
+        "import os, sys, six\n"
+        "print('KERNEL ON', sys.executable)\n"
+        "print('KERNEL PARENT', open(f'/proc/{os.getppid()}/cmdline').read().split(chr(0))[2])",
+    )
+    spec = _spec(tmp_path, repo, commit, "withreqs", requirements=["six"])
+
+    async def main() -> RunnerProcess:
+        return await _run(spec, stage_environment(os.environ, {}), tmp_path)
+
+    process = asyncio.run(main())
+    log = process.log_path.read_text()
+    assert process.returncode == 0, log
+    assert isinstance(process._proc, forking.ForkedProcess)
+    ready = process.last_event("requirements.ready")
+    assert ready is not None and ready.get("python")
+    # the kernel runs on the stage environment's interpreter: a cold kernel of its own
+    assert f"KERNEL ON {ready['python']}" in log
+    assert "KERNEL PARENT bodywork_runner.kernelserver" not in log
 
 
 def test_services_and_the_switch_start_cold(tmp_path: Path) -> None:
