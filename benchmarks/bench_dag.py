@@ -1,8 +1,10 @@
-"""Issue 3: a 10-notebook DAG (1 -> 8 in parallel -> 1) deployed with ``bodywork deploy``.
+"""Issues 3 and 15: a 10-notebook DAG (1 -> 8 in parallel -> 1) deployed with
+``bodywork deploy``; each notebook sleeps ``--sleep`` seconds (0.5, as in issue 15).
 
 Compared with the 3 notebooks of its critical path run one after another with plain
-papermill (as subprocesses, and in-process ``papermill.execute_notebook``), and with the
-same 10 notebooks built by Ploomber (``ploomber build --force``, parallel executor).
+papermill (as subprocesses: the floor; and in-process ``papermill.execute_notebook``), a
+hand-made shell DAG (the papermill CLI, the 8 middle notebooks at once), and the same 10
+notebooks built by Ploomber (``ploomber build --force``, parallel executor).
 Also: a second deploy with unchanged requirements must spend < 1 s on them (the runner's
 ``requirements.ready`` event, read from the run store).
 
@@ -33,6 +35,12 @@ MIDDLE = [f"mid{i}" for i in range(1, 9)]
 STAGES = ["first", *MIDDLE, "last"]
 CRITICAL_PATH = ["first", "mid1", "last"]
 PLOOMBER_VENV = ROOT / "benchmarks" / ".venv-ploomber"
+#: seconds each notebook sleeps (set by --sleep)
+SLEEP = 0.5
+
+
+def body() -> str:
+    return f"import time\ntime.sleep({SLEEP})\ny = x + 1\nprint(y)"
 
 
 def notebook(parameters: str, body: str) -> dict[str, Any]:
@@ -61,7 +69,7 @@ def write_bodywork_project(folder: Path, requirements: bool) -> None:
     folder.mkdir(parents=True)
     lines = ['version: "2.0"', "pipeline:", "  name: benchdag", "stages:"]
     for name in STAGES:
-        nb = notebook("x = 1", "y = x + 1\nprint(y)")
+        nb = notebook("x = 1", body())
         (folder / f"{name}.ipynb").write_text(json.dumps(nb, indent=1))
         lines += [f"  {name}:", f"    path: {name}.ipynb"]
         deps = [] if name == "first" else ["first"] if name in MIDDLE else MIDDLE
@@ -85,7 +93,7 @@ def write_ploomber_project(folder: Path) -> None:
     for name in STAGES:
         upstream = None if name == "first" else ["first"] if name in MIDDLE else MIDDLE
         params = f"upstream = {upstream!r}\nproduct = None\nx = 1"
-        nb = notebook(params, "y = x + 1\nprint(y)")
+        nb = notebook(params, body())
         (folder / f"{name}.ipynb").write_text(json.dumps(nb, indent=1))
         tasks.append(f"  - source: {name}.ipynb\n    product: out/{name}.ipynb")
     (folder / "pipeline.yaml").write_text(
@@ -184,6 +192,26 @@ def deploy_once(
         )
 
 
+def run_shell_dag(folder: Path, out: Path, env: dict[str, str]) -> float:
+    """What a user could write by hand: the papermill CLI, the 8 middle ones at once."""
+
+    def command(name: str) -> list[str]:
+        return [str(BIN / "papermill"), "--no-progress-bar", f"{name}.ipynb", str(out / name)]
+
+    started = time.perf_counter()
+    timed(command("first"), env, folder)
+    middle = [
+        subprocess.Popen(
+            command(name), env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for name in MIDDLE
+    ]
+    if any(process.wait() != 0 for process in middle):
+        raise RuntimeError("a middle notebook failed under the papermill CLI")
+    timed(command("last"), env, folder)
+    return time.perf_counter() - started
+
+
 def stats(values: list[float]) -> tuple[float, float, float]:
     return statistics.median(values), min(values), max(values)
 
@@ -232,10 +260,13 @@ def latest_run(state_dir: Path) -> str:
 
 
 def main() -> None:
+    global SLEEP
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-ploomber", action="store_true")
+    parser.add_argument("--sleep", type=float, default=SLEEP, help="seconds per notebook")
     args = parser.parse_args()
+    SLEEP = args.sleep
 
     load_before = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="bench-dag-"))
@@ -291,6 +322,12 @@ def main() -> None:
         rows.append(
             ("`papermill.execute_notebook` x 3 (critical path), in-process", "", inproc_times)
         )
+        shell_times = []
+        for run in range(args.runs + 1):
+            elapsed = run_shell_dag(project, out, env)
+            if run:
+                shell_times.append(elapsed)
+        rows.append(("shell DAG: papermill CLI, the 8 middle ones at once", "", shell_times))
 
         # -- Ploomber ------------------------------------------------------------------------
         if not args.skip_ploomber:
@@ -332,7 +369,7 @@ def main() -> None:
         f"Machine: {time.strftime('%Y-%m-%d %H:%M')}, {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, load average (1 min) "
         f"before/after {load_before[0]:.2f}/{load_after[0]:.2f}; {args.runs} timed runs each, "
-        "after one warm-up run.\n"
+        f"after one warm-up run. Each notebook sleeps {SLEEP} s.\n"
     )
     print("| Command | median s | min s | max s | vs papermill subprocesses |")
     print("|---|---:|---:|---:|---:|")
@@ -355,6 +392,14 @@ def main() -> None:
         "store's event times):\n"
     )
     print_breakdown(breakdowns)
+    alone = [b["first"]["stage.succeeded"] - b["first"]["stage.starting"] for b in breakdowns]
+    if alone:
+        print(
+            f"\nOne stage's overhead over its notebook's own {SLEEP} s (the first stage, "
+            f"which runs alone; start -> succeeded minus the sleep): median "
+            f"{statistics.median(alone) - SLEEP:.2f} s, min {min(alone) - SLEEP:.2f}, "
+            f"max {max(alone) - SLEEP:.2f}"
+        )
 
     print("\nRequirements (`runner.requirements.ready` events, all 10 stages):\n")
     print("| Deploy | seconds per stage (min / median / max) | cached |")
