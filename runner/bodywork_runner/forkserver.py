@@ -79,24 +79,31 @@ def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
         raise
 
 
-def _child(request: dict[str, Any], fds: list[int]) -> None:
-    """In the forked runner: become the stage's process, run it, exit."""
-    os.setsid()
+def become_requested_process(request: dict[str, Any], fds: list[int]) -> None:
+    """In a forked child: a session of its own that dies with the server, stdin from
+    /dev/null, stdout the first descriptor and stderr the last, the request's working
+    folder and environment."""
+    os.setsid()  # as jupyter_client starts a kernel: its group is what a stop signals
     die_with_parent()
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(fds[0], 1)
-    os.dup2(fds[0], 2)
+    os.dup2(fds[-1], 2)
     for fd in {null, *fds}:
         os.close(fd)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    tempfile.tempdir = None  # found again from this environment's TMPDIR
+
+
+def _child(request: dict[str, Any], fds: list[int]) -> None:
+    """In the forked runner: become the stage's process, run it, exit."""
+    become_requested_process(request, fds)
     if _kernel_server is not None:  # (if it has died since, kernels start cold)
         from bodywork_runner.kernelserver import SERVER_ENV
 
         os.environ[SERVER_ENV] = _kernel_server_path
-    tempfile.tempdir = None  # found again from this environment's TMPDIR
     sys.argv = [sys.argv[0], *request["argv"]]
     from bodywork_runner.cli import main
     from bodywork_runner.exiting import quick_exit

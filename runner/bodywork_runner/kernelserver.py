@@ -29,11 +29,10 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from bodywork_runner.forkserver import die_with_parent, serve
+from bodywork_runner.forkserver import become_requested_process, die_with_parent, serve
 
 #: Where a forked runner finds the kernel server of its interpreter.
 SERVER_ENV = "BODYWORK_KERNEL_SERVER"
@@ -55,19 +54,7 @@ def preload() -> None:
 
 def _child(request: dict[str, Any], fds: list[int]) -> None:
     """In the forked kernel: become the stage's kernel process, run it, exit."""
-    os.setsid()  # as jupyter_client starts a kernel: its group is what a stop signals
-    die_with_parent()
-    out, err = fds if len(fds) == 2 else (fds[0], fds[0])
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(out, 1)
-    os.dup2(err, 2)
-    for fd in {null, out, err}:
-        os.close(fd)
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    tempfile.tempdir = None  # found again from this environment's TMPDIR
+    become_requested_process(request, fds)
     import ipykernel_launcher  # type: ignore[import-untyped]
 
     sys.argv = [str(ipykernel_launcher.__file__), *request["argv"]]
