@@ -107,6 +107,9 @@ def _run_from_palette(page: Page, label: str) -> None:
 def _form(page: Page) -> Locator:
     dialog = page.locator("[data-bw=tag-dialog]")
     expect(dialog.locator("[data-bw=tag-form]")).to_be_visible()
+    # the dialog gives the stage name the focus once it is attached: typing into another
+    # field before then sends the keys to the stage name (a fill of "-1" made "prepare-1")
+    expect(dialog.locator("input[id$='-stage']")).to_be_focused()
     return dialog
 
 
