@@ -44,6 +44,9 @@ def _open_dialog(page: Page) -> Any:
     target = dialog.locator("[data-bw=deploy-target]")
     expect(target.locator("option").first).to_have_text(re.compile("this machine", re.I))
     expect(dialog.locator("[data-bw=deploy-params]")).to_be_visible()
+    # the dialog focuses its first control once attached: keys typed elsewhere before
+    # then would go to it
+    expect(target).to_be_focused()
     return dialog
 
 
