@@ -1,7 +1,8 @@
 """Benchmark `bodywork generate` on 1,000 tagged notebooks, against a hand-written nbformat scan.
 
 Run from the repository root, after `scripts/setup` and
-`.venv/bin/uv pip install --python .venv/bin/python -r benchmarks/requirements.txt`:
+`.venv/bin/uv pip install --compile-bytecode --python .venv/bin/python \
+-r benchmarks/requirements.txt`:
 
     .venv/bin/python benchmarks/bench_generate.py [--runs 5] [--tagged 1000] [--untagged 200]
 

@@ -1,7 +1,8 @@
 """Benchmark `bodywork validate` on a 300-stage pipeline (2.0 and 1.1), against JSON Schema tools.
 
 Run from the repository root, after `scripts/setup` and
-`.venv/bin/uv pip install --python .venv/bin/python -r benchmarks/requirements.txt`:
+`.venv/bin/uv pip install --compile-bytecode --python .venv/bin/python \
+-r benchmarks/requirements.txt`:
 
     .venv/bin/python benchmarks/bench_validate.py [--runs 20] [--stages 300]
 

@@ -344,7 +344,16 @@ def _own_kernelspec(python: str) -> Iterator[None]:
     spec_dir = folder / "kernels" / "python3"
     spec_dir.mkdir(parents=True)
     kernel = {
-        "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        # no IPython history: nobody reads a stage kernel's, and parallel stages would
+        # all lock the one SQLite file under ~/.ipython as they start and end
+        "argv": [
+            python,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            "{connection_file}",
+            "--HistoryManager.enabled=False",
+        ],
         "display_name": "Python 3 (bodywork stage)",
         "language": "python",
         "metadata": {"debugger": False},

@@ -161,3 +161,30 @@ def _gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     except FileNotFoundError:
         return True
+
+
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "cold"])
+def test_a_stage_kernel_keeps_no_ipython_history(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forked: bool
+) -> None:
+    # parallel stages would all lock one SQLite file as they start and end
+    ipython_dir = tmp_path / "ipython"
+    monkeypatch.setenv("IPYTHONDIR", str(ipython_dir))
+    if not forked:
+        monkeypatch.setenv(SWITCH_ENV, "0")
+
+    async def main() -> tuple[str, Any]:
+        with notebook._own_kernelspec(sys.executable):
+            km, kc = await _kernel(tmp_path)
+            try:
+                await _run(kc, "x = 6 * 7")
+                seen = await _run(kc, "print(get_ipython().history_manager.enabled, In[1])")
+                return seen, km.provisioner.process
+            finally:
+                kc.stop_channels()
+                await km.shutdown_kernel()
+
+    seen, process = asyncio.run(main())
+    assert isinstance(process, ForkedKernel) == forked
+    assert seen == "False x = 6 * 7\n"  # In and Out still hold the session's cells
+    assert not list(ipython_dir.rglob("history.sqlite*"))
