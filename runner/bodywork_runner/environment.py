@@ -296,7 +296,12 @@ def _build(
         venv = [uv, "venv", "--quiet", "--no-config", "--python", interpreter.path, str(env_dir)]
         _run(venv, cwd, interpreter)
         flags = _index_flags(use_uv=True) + (["--exclude-newer", as_of] if as_of else [])
-        install = [uv, "pip", "install", "--no-config", "--python", python, *flags, *packages]
+        # --compile-bytecode, as pip does: a stage environment is built once and used by
+        # every later stage, and where PYTHONDONTWRITEBYTECODE is set (as in many images)
+        # each of them would compile its imports again (scikit-learn and pandas: 7-8 s an
+        # import, 1.9 s compiled)
+        install = [uv, "pip", "install", "--no-config", "--compile-bytecode", "--python", python]
+        install += [*flags, *packages]
         _run(install, cwd, interpreter, installer="uv", as_of=as_of, deadline=deadline)
     else:
         log.info("installing %s with pip into %s (%s)", " ".join(packages), env_dir, where)

@@ -96,20 +96,28 @@ def test_credentials_in_an_index_url_are_kept_out_of_the_cache() -> None:
 
 def test_the_installer_is_part_of_the_key(tmp_path: Path, tiny_wheel_dir: Path) -> None:
     spec = make_spec(_project(tmp_path), "job.py", tmp_path, requirements=["bwtiny"])
-    with_uv = run_runner(spec, tmp_path, env=_offline(tiny_wheel_dir))
+    # nothing but the installer may write bytecode: the stage's own import does not
+    no_pyc = {"PYTHONDONTWRITEBYTECODE": "1"}
+    with_uv = run_runner(spec, tmp_path, env=_offline(tiny_wheel_dir, **no_pyc))
     with_pip = run_runner(
         spec,
         tmp_path,
         env=_offline(
-            tiny_wheel_dir, BODYWORK_RUNNER_INSTALLER="pip", PIP_FIND_LINKS=str(tiny_wheel_dir)
+            tiny_wheel_dir,
+            BODYWORK_RUNNER_INSTALLER="pip",
+            PIP_FIND_LINKS=str(tiny_wheel_dir),
+            **no_pyc,
         ),
         timeout=180,
     )
     assert with_uv.returncode == 0 and with_pip.returncode == 0, with_pip.stderr
     assert with_pip.one("requirements.ready")["cached"] is False
-    assert (
-        with_pip.one("requirements.ready")["python"] != with_uv.one("requirements.ready")["python"]
-    )
+    pythons = [run.one("requirements.ready")["python"] for run in (with_uv, with_pip)]
+    assert pythons[0] != pythons[1]
+    # either installer leaves the environment compiled, so no later stage compiles it
+    for python in pythons:
+        env_dir = Path(python).parent.parent
+        assert list(env_dir.glob("lib/python*/site-packages/bwtiny/__pycache__/*.pyc")), python
 
 
 def test_list_and_clear_keep_what_a_running_stage_uses(
