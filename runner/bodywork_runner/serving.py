@@ -39,6 +39,16 @@ INLINE_JSON_BYTES = 64 * 1024
 INLINE_PREDICT_SECONDS = 0.001
 #: the weight of the last call in the moving average of a predict's time
 _PACE_WEIGHT = 0.1
+#: a predict in the thread pool is tried on the loop again after this many calls (then,
+#: while the tries find it slow, twice as many each time, up to the most)
+PROBE_EVERY = 64
+_PROBE_EVERY_MOST = 8192
+#: a try on the loop whose wall time is over this fails, whatever its CPU time (a predict
+#: that waits, on I/O or a lock, is not cheap for the loop)
+_PROBE_WALL_MOST = 10 * INLINE_PREDICT_SECONDS
+#: a predict back on the loop after a try that leaves it again within this many calls:
+#: the try counts as failed
+_SHORT_STAY = 8
 
 
 def build_app(namespace: Mapping[str, Any], settings: ServiceSettings) -> tuple[Any, Interface]:
@@ -150,10 +160,10 @@ def predict_app(
                 result = await batcher.submit(payload)
             elif is_async:
                 result = await predict(payload)
-            elif pace.inline:
-                result = pace.call(payload)
+            elif (place := pace.place()) != "thread":
+                result = pace.call(payload, place)
             else:
-                result = await run_in_threadpool(pace.call, payload)
+                result = await run_in_threadpool(pace.call, payload, place)
         except BatchError as exc:
             log.error("%s", exc)
             return 500, error_body(str(exc))
@@ -225,27 +235,74 @@ async def _send_json(
 
 
 class Pace:
-    """A plain predict, timed: where it runs follows the moving average of its time (unknown
-    at first, so the first call goes to the thread pool)."""
+    """Where a plain predict runs: on the event loop while the moving average of its time
+    there is under ``INLINE_PREDICT_SECONDS``, in the thread pool otherwise (its time is
+    unknown at first, so the first call goes to the thread pool).
+
+    Timed in the thread pool, a call also counts its waits for the GIL, which the event
+    loop holds while it serves other connections, and the machine's preemptions: under
+    load a cheap predict looks expensive there and would stay there (the thread pool's own
+    cost, 0.5-0.8x). So a predict in the thread pool is tried on the loop every
+    ``PROBE_EVERY`` calls, judged by its CPU time (what it costs the loop) with a bound on
+    its wall time (a predict that waits is not cheap for the loop). A try under the bar
+    brings it back; a try over it, or a stay on the loop that ends within a few calls,
+    doubles the wait for the next try (a slow predict blocks the loop once in thousands of
+    calls).
+    """
 
     def __init__(self, predict: Callable[..., Any]) -> None:
         self._predict = predict
         self.average: float | None = None
+        self._calls = 0
+        self._probe_every = PROBE_EVERY
+        self._stay: int | None = None  # calls on the loop since a try brought it back
 
     @property
     def inline(self) -> bool:
         return self.average is not None and self.average < INLINE_PREDICT_SECONDS
 
-    def call(self, payload: Any) -> Any:
-        started = time.perf_counter()
+    def place(self) -> str:
+        """Where the next call runs: ``loop``, ``probe`` (on the loop, a try) or ``thread``."""
+        if self.inline:
+            return "loop"
+        if self.average is None:
+            return "thread"
+        self._calls += 1
+        if self._calls < self._probe_every:
+            return "thread"
+        self._calls = 0
+        return "probe"
+
+    def call(self, payload: Any, place: str = "loop") -> Any:
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             return self._predict(payload)
         finally:
-            self.record(time.perf_counter() - started)
+            self.record(time.perf_counter() - started, place, time.thread_time() - cpu)
 
-    def record(self, seconds: float) -> None:
+    def record(self, seconds: float, place: str = "loop", cpu: float | None = None) -> None:
+        """A call's wall time (and, for a try, its CPU time) where it ran."""
+        if place == "probe":
+            cost = cpu if cpu is not None else seconds
+            if seconds < _PROBE_WALL_MOST and cost < INLINE_PREDICT_SECONDS:
+                self.average, self._stay = cost, 0
+            else:
+                self._back_off()
+            return
+        if place == "thread" and self.inline:
+            return  # a call sent to a thread before a try brought the predict back
         last = self.average
         self.average = seconds if last is None else last + _PACE_WEIGHT * (seconds - last)
+        if self._stay is not None and place == "loop":
+            self._stay += 1
+            if not self.inline and self._stay <= _SHORT_STAY:
+                self._back_off()  # back to threads at once: the try misjudged it
+            elif self.inline and self._stay > _SHORT_STAY:
+                self._stay, self._probe_every = None, PROBE_EVERY  # it stays: tries were right
+
+    def _back_off(self) -> None:
+        self._stay = None
+        self._probe_every = min(self._probe_every * 2, _PROBE_EVERY_MOST)
 
 
 def to_jsonable(value: Any) -> Any:
