@@ -237,7 +237,7 @@ async def _send_json(
 class Pace:
     """Where a plain predict runs: on the event loop while the moving average of its time
     there is under ``INLINE_PREDICT_SECONDS``, in the thread pool otherwise (its time is
-    unknown at first, so the first call goes to the thread pool).
+    unknown at first, so the first call goes to the thread pool, judged as a try is).
 
     Timed in the thread pool, a call also counts its waits for the GIL, which the event
     loop holds while it serves other connections, and the machine's preemptions: under
@@ -282,13 +282,15 @@ class Pace:
 
     def record(self, seconds: float, place: str = "loop", cpu: float | None = None) -> None:
         """A call's wall time (and, for a try, its CPU time) where it ran."""
-        if place == "probe":
+        first = place == "thread" and self.average is None
+        if place == "probe" or first:  # the first call, in a thread, is a try too
             cost = cpu if cpu is not None else seconds
             if seconds < _PROBE_WALL_MOST and cost < INLINE_PREDICT_SECONDS:
                 self.average, self._stay = cost, 0
-            else:
+                return
+            if not first:
                 self._back_off()
-            return
+                return
         if place == "thread" and self.inline:
             return  # a call sent to a thread before a try brought the predict back
         last = self.average

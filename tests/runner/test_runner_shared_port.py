@@ -181,8 +181,9 @@ def test_a_cheap_predict_runs_on_the_event_loop_and_a_slow_one_in_the_thread_poo
         # slow calls: the average rises above the bar, and they go to the thread pool
         slow = INLINE_PREDICT_SECONDS * 20
         assert [where(slow) for _ in range(3)][1:] == [False, False]
-        # cheap again: back on the loop once the average has come down
-        places = [where(0) for _ in range(60)]
+        # cheap again: back on the loop once the average has come down, or (on a loaded
+        # machine, where calls timed in threads look dear) at the next try on the loop
+        places = [where(0) for _ in range(300)]
         assert places[0] is False and places[-1] is True, places
         runner.process.send_signal(signal.SIGTERM)
         assert runner.finish(timeout=20) == 0, runner.log()

@@ -93,3 +93,15 @@ def test_a_predict_that_stays_on_the_loop_is_tried_early_again_once_it_leaves() 
     assert set(_places(pace, 20, CHEAP)) == {"loop"}
     _places(pace, 1, SLOW * 5)  # one slow call: to threads, where it looks slow
     assert _until_try(pace, INFLATED) == PROBE_EVERY - 1
+
+
+def test_the_first_call_in_a_thread_is_judged_by_its_cpu_time() -> None:
+    # a loaded machine: the first call waited for the GIL and the cores, cheap on CPU
+    pace = Pace(lambda row: row)
+    assert pace.place() == "thread"
+    pace.record(INFLATED, "thread", CHEAP)
+    assert pace.place() == "loop"
+    # one that waited on I/O longer than a try may: judged by its time, in threads
+    waiting = Pace(lambda row: row)
+    waiting.record(SLOW, waiting.place(), CHEAP / 10)
+    assert waiting.place() == "thread"
