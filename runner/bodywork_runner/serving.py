@@ -234,6 +234,10 @@ async def _send_json(
     await send({"type": "http.response.body", "body": b"" if head else body})
 
 
+#: where a plain predict's call runs: on the loop, on the loop as a try, in a thread
+Place = Literal["loop", "probe", "thread"]
+
+
 class Pace:
     """Where a plain predict runs: on the event loop while the moving average of its time
     there is under ``INLINE_PREDICT_SECONDS``, in the thread pool otherwise (its time is
@@ -261,7 +265,7 @@ class Pace:
     def inline(self) -> bool:
         return self.average is not None and self.average < INLINE_PREDICT_SECONDS
 
-    def place(self) -> str:
+    def place(self) -> Place:
         """Where the next call runs: ``loop``, ``probe`` (on the loop, a try) or ``thread``."""
         if self.inline:
             return "loop"
@@ -273,14 +277,18 @@ class Pace:
         self._calls = 0
         return "probe"
 
-    def call(self, payload: Any, place: str = "loop") -> Any:
-        started, cpu = time.perf_counter(), time.thread_time()
+    def call(self, payload: Any, place: Place = "loop") -> Any:
+        # CPU time only for a try (a syscall; the hot path is the plain "loop" call)
+        judged = place == "probe" or self.average is None
+        cpu = time.thread_time() if judged else 0.0
+        started = time.perf_counter()
         try:
             return self._predict(payload)
         finally:
-            self.record(time.perf_counter() - started, place, time.thread_time() - cpu)
+            seconds = time.perf_counter() - started
+            self.record(seconds, place, time.thread_time() - cpu if judged else None)
 
-    def record(self, seconds: float, place: str = "loop", cpu: float | None = None) -> None:
+    def record(self, seconds: float, place: Place = "loop", cpu: float | None = None) -> None:
         """A call's wall time (and, for a try, its CPU time) where it ran."""
         first = place == "thread" and self.average is None
         if place == "probe" or first:  # the first call, in a thread, is a try too
