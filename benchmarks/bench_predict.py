@@ -12,17 +12,23 @@ as JSON, loopback):
 - the notebook service (``bodywork deploy``, through its declared port), ``replicas: 1``,
   then redeployed with ``replicas: 2``.
 
+Then ``--rounds`` more loads of raw uvicorn and ``replicas: 2``, one after the other, both
+servers up throughout: this machine's speed drifts by more than the gap between the two
+within minutes, so the comparison the goal asks for is the median of rounds that alternate.
+
 Also the resident size of one serving process of each. Prints markdown tables. Needs
 ``wrk`` (Debian: ``apt-get install -y wrk``) and benchmarks/requirements.txt::
 
-    .venv/bin/python benchmarks/bench_predict.py       # --duration 15 --connections 32
+    .venv/bin/python benchmarks/bench_predict.py   # --duration 15 --connections 32 --rounds 4
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -73,13 +79,15 @@ if __name__ == "__main__":
 
 
 def main() -> None:
-    args = load_arguments()
+    args = load_arguments(rounds=4)
     load_before = os.getloadavg()
     tmp, state, env, lua = workspace("bench-predict-")
     rows: list[tuple[str, dict[str, float], float]] = []
     notes: list[str] = []
     model = model_cell(DECISION_TREE)
     flask: subprocess.Popen[bytes] | None = None
+    rounds: list[tuple[dict[str, float], dict[str, float]]] = []
+    servers = contextlib.ExitStack()
     try:
         (tmp / "flask").mkdir()
         (tmp / "flask" / "flask_app.py").write_text(model + FLASK_APP)
@@ -99,14 +107,17 @@ def main() -> None:
         flask.wait(10)
         flask = None
 
-        for label, endpoint in [
-            ("raw uvicorn, 2 workers, `async def` endpoint", ASYNC_ENDPOINT),
-            ("raw uvicorn, 2 workers, predict in the thread pool (control)", SYNC_ENDPOINT),
-        ]:
-            with raw_uvicorn(tmp / "raw", DECISION_TREE, endpoint) as (raw_url, worker_rss):
-                notes.append(f"answer ({label}): `{json.dumps(post(raw_url))}`")
-                result = load(raw_url, lua, args)
-            rows.append((label, result, worker_rss))
+        with raw_uvicorn(tmp / "control", DECISION_TREE, SYNC_ENDPOINT) as (url, rss):
+            label = "raw uvicorn, 2 workers, predict in the thread pool (control)"
+            notes.append(f"answer ({label}): `{json.dumps(post(url))}`")
+            control = (label, load(url, lua, args), rss)
+        # kept up for the rounds at the end
+        raw_url, raw_rss = servers.enter_context(
+            raw_uvicorn(tmp / "raw", DECISION_TREE, ASYNC_ENDPOINT)
+        )
+        label = "raw uvicorn, 2 workers, `async def` endpoint"
+        notes.append(f"answer ({label}): `{json.dumps(post(raw_url))}`")
+        rows += [(label, load(raw_url, lua, args), raw_rss), control]
 
         project = tmp / "tree"
         project.mkdir()
@@ -126,7 +137,10 @@ def main() -> None:
             notes.append(f"answer ({label}): `{json.dumps(post(url))}`")
             result = load(url, lua, args)
             rows.append((label, result, replicas_rss_mb(state, "tree", "serve")))
+        for _ in range(args.rounds):
+            rounds.append((load(raw_url, lua, args), load(url, lua, args)))
     finally:
+        servers.close()
         if flask is not None:
             flask.terminate()
             flask.wait(10)
@@ -139,8 +153,32 @@ def main() -> None:
     print(machine_line(args, load_before, load_after, "; a decision tree"))
     print_table(rows, rows[1][1]["rps"])
     print()
+    if rounds:
+        print_rounds([(rows[1][1], rows[-1][1]), *rounds])
+        print()
     for note in notes:
         print(f"- {note}")
+
+
+def print_rounds(rounds: list[tuple[dict[str, float], dict[str, float]]]) -> None:
+    """Raw uvicorn against ``replicas: 2``, round by round (the first: the table's rows),
+    and their medians."""
+    print("| Round | raw uvicorn: req/s, p99 ms | `replicas: 2`: req/s, p99 ms | vs raw |")
+    print("|---|---|---|---:|")
+    for number, (raw, ours) in enumerate(rounds, 1):
+        print(
+            f"| {number} | {raw['rps']:,.0f}, {raw['p99']:.1f} | {ours['rps']:,.0f}, "
+            f"{ours['p99']:.1f} | {ours['rps'] / raw['rps']:.2f}x |"
+        )
+
+    def median(side: int, key: str) -> float:
+        return statistics.median(pair[side][key] for pair in rounds)
+
+    ratio = statistics.median(ours["rps"] / raw["rps"] for raw, ours in rounds)
+    print(
+        f"| median | {median(0, 'rps'):,.0f}, {median(0, 'p99'):.1f} | "
+        f"{median(1, 'rps'):,.0f}, {median(1, 'p99'):.1f} | **{ratio:.2f}x** |"
+    )
 
 
 if __name__ == "__main__":

@@ -178,12 +178,17 @@ def requirement_events(state: Path) -> str:
     )
 
 
-def load_arguments() -> argparse.Namespace:
-    """The load's options (wrk's), once wrk is known to be there."""
+def load_arguments(rounds: int | None = None) -> argparse.Namespace:
+    """The load's options (wrk's), once wrk is known to be there; ``--rounds`` (of
+    alternating loads) when ``rounds`` gives its default."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=15, help="seconds per load test")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    if rounds is not None:
+        parser.add_argument(
+            "--rounds", type=int, default=rounds, help="more alternating loads of two rows"
+        )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")

@@ -197,6 +197,10 @@ def serve(
         interface=interface,  # type: ignore[arg-type]
         lifespan="off" if interface == "wsgi" else "auto",
         access_log=False,
+        # uvicorn trusts X-Forwarded-* from 127.0.0.1 only, and nothing that close forwards
+        # to a replica (clients connect to it; a cluster's Service forwards packets): the
+        # check would be work on every request for nothing
+        proxy_headers=False,
         log_config=None,
         timeout_graceful_shutdown=10,
         **server_options(settings),  # header timeout, connection limit (limits.py)

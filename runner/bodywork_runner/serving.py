@@ -39,6 +39,11 @@ INLINE_JSON_BYTES = 64 * 1024
 INLINE_PREDICT_SECONDS = 0.001
 #: the weight of the last call in the moving average of a predict's time
 _PACE_WEIGHT = 0.1
+#: a call on the loop waited (I/O, a lock, the machine's other processes) when its wall
+#: time is over its CPU time by the bar; a predict leaves the loop when most calls wait
+#: (a share over this), not when one was preempted
+_WAITS_MOST = 0.5
+_WAITS_WEIGHT = 0.25
 #: a predict in the thread pool is tried on the loop again after this many calls (then,
 #: while the tries find it slow, twice as many each time, up to the most)
 PROBE_EVERY = 64
@@ -239,9 +244,16 @@ Place = Literal["loop", "probe", "thread"]
 
 
 class Pace:
-    """Where a plain predict runs: on the event loop while the moving average of its time
-    there is under ``INLINE_PREDICT_SECONDS``, in the thread pool otherwise (its time is
-    unknown at first, so the first call goes to the thread pool, judged as a try is).
+    """Where a plain predict runs: on the event loop while the moving average of its CPU
+    time there is under ``INLINE_PREDICT_SECONDS`` and most of its calls do not wait, in the
+    thread pool otherwise (its time is unknown at first, so the first call goes to the
+    thread pool, judged as a try is).
+
+    On the loop a call is judged by its CPU time, which is what it costs the other
+    connections: its wall time also counts the machine's preemptions (2 cores shared with
+    the load generator and the other replica), and one preempted call would send a cheap
+    predict to the thread pool. A predict that waits (I/O, a lock) is told apart by its
+    calls: most of them wait, where preemptions hit a few.
 
     Timed in the thread pool, a call also counts its waits for the GIL, which the event
     loop holds while it serves other connections, and the machine's preemptions: under
@@ -257,13 +269,18 @@ class Pace:
     def __init__(self, predict: Callable[..., Any]) -> None:
         self._predict = predict
         self.average: float | None = None
+        self.waits = 0.0  # the moving share of calls on the loop that waited
         self._calls = 0
         self._probe_every = PROBE_EVERY
         self._stay: int | None = None  # calls on the loop since a try brought it back
 
     @property
     def inline(self) -> bool:
-        return self.average is not None and self.average < INLINE_PREDICT_SECONDS
+        return (
+            self.average is not None
+            and self.average < INLINE_PREDICT_SECONDS
+            and self.waits < _WAITS_MOST
+        )
 
     def place(self) -> Place:
         """Where the next call runs: ``loop``, ``probe`` (on the loop, a try) or ``thread``."""
@@ -278,8 +295,9 @@ class Pace:
         return "probe"
 
     def call(self, payload: Any, place: Place = "loop") -> Any:
-        # CPU time only for a try (a syscall; the hot path is the plain "loop" call)
-        judged = place == "probe" or self.average is None
+        # CPU time (a syscall, 0.6 us) where it judges the call: not in the thread pool,
+        # where calls are judged by their wall time until a try on the loop
+        judged = place != "thread" or self.average is None
         cpu = time.thread_time() if judged else 0.0
         started = time.perf_counter()
         try:
@@ -289,20 +307,27 @@ class Pace:
             self.record(seconds, place, time.thread_time() - cpu if judged else None)
 
     def record(self, seconds: float, place: Place = "loop", cpu: float | None = None) -> None:
-        """A call's wall time (and, for a try, its CPU time) where it ran."""
+        """A call's wall time where it ran, and its CPU time where it was timed (on the
+        loop, a try, the first call)."""
         first = place == "thread" and self.average is None
         if place == "probe" or first:  # the first call, in a thread, is a try too
             cost = cpu if cpu is not None else seconds
             if seconds < _PROBE_WALL_MOST and cost < INLINE_PREDICT_SECONDS:
                 self.average, self._stay = cost, 0
+                self.waits = _WAITS_WEIGHT if seconds - cost >= INLINE_PREDICT_SECONDS else 0.0
                 return
             if not first:
                 self._back_off()
                 return
         if place == "thread" and self.inline:
             return  # a call sent to a thread before a try brought the predict back
+        # on the loop, its CPU time (when timed) and whether it waited; in threads, its time
+        cost = cpu if cpu is not None and place == "loop" else seconds
         last = self.average
-        self.average = seconds if last is None else last + _PACE_WEIGHT * (seconds - last)
+        self.average = cost if last is None else last + _PACE_WEIGHT * (cost - last)
+        if place == "loop":
+            waited = 1.0 if seconds - cost >= INLINE_PREDICT_SECONDS else 0.0
+            self.waits += _WAITS_WEIGHT * (waited - self.waits)
         if self._stay is not None and place == "loop":
             self._stay += 1
             if not self.inline and self._stay <= _SHORT_STAY:

@@ -147,7 +147,10 @@ import time
 
 
 def predict(request):
-    time.sleep(request["sleep"])
+    time.sleep(request.get("sleep", 0))
+    spin_until = time.thread_time() + request.get("spin", 0)
+    while time.thread_time() < spin_until:
+        pass
     try:
         asyncio.get_running_loop()
         return {"loop": True}
@@ -168,23 +171,28 @@ def test_a_cheap_predict_runs_on_the_event_loop_and_a_slow_one_in_the_thread_poo
     try:
         url = runner.wait_for("service.ready", timeout=60)["url"] + "/predict"
 
-        def where(sleep: float) -> bool:
+        def where(**work: float) -> bool:
             request = urllib.request.Request(
-                url, json.dumps({"sleep": sleep}).encode(), {"content-type": "application/json"}
+                url, json.dumps(work).encode(), {"content-type": "application/json"}
             )
             with urllib.request.urlopen(request, timeout=10) as response:
                 return bool(json.loads(response.read())["loop"])
 
         # its time is unknown at first: the first call goes to the thread pool, then cheap
         # calls run on the loop
-        assert [where(0) for _ in range(4)] == [False, True, True, True]
-        # slow calls: the average rises above the bar, and they go to the thread pool
+        assert [where() for _ in range(4)] == [False, True, True, True]
+        # calls that cost CPU: the average rises above the bar at once, and they go to the
+        # thread pool
         slow = INLINE_PREDICT_SECONDS * 20
-        assert [where(slow) for _ in range(3)][1:] == [False, False]
+        assert [where(spin=slow) for _ in range(3)][1:] == [False, False]
         # cheap again: back on the loop once the average has come down, or (on a loaded
         # machine, where calls timed in threads look dear) at the next try on the loop
-        places = [where(0) for _ in range(300)]
+        places = [where() for _ in range(300)]
         assert places[0] is False and places[-1] is True, places
+        # calls that wait (next to no CPU): most of them wait, so to the thread pool within
+        # a few calls (a preempted call now and then would not move it)
+        places = [where(sleep=slow) for _ in range(6)]
+        assert places[0] is True and places[-2:] == [False, False], places
         runner.process.send_signal(signal.SIGTERM)
         assert runner.finish(timeout=20) == 0, runner.log()
     finally:

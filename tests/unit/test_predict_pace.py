@@ -3,6 +3,8 @@ decisions, fed with call times as the serving path records them."""
 
 from __future__ import annotations
 
+import time
+
 from bodywork_runner.serving import INLINE_PREDICT_SECONDS, PROBE_EVERY, Pace
 
 CHEAP = INLINE_PREDICT_SECONDS / 4
@@ -105,3 +107,50 @@ def test_the_first_call_in_a_thread_is_judged_by_its_cpu_time() -> None:
     waiting = Pace(lambda row: row)
     waiting.record(SLOW, waiting.place(), CHEAP / 10)
     assert waiting.place() == "thread"
+
+
+def test_a_cheap_predict_preempted_on_the_loop_stays_there() -> None:
+    # the machine ran something else for 20 ms in the middle of a cheap call, twice in a row
+    pace = Pace(lambda row: row)
+    _places(pace, 4, CHEAP)
+    for _ in range(2):
+        pace.record(SLOW, pace.place(), CHEAP)
+    assert pace.place() == "loop"
+    _places(pace, 10, CHEAP)
+    # and in one call of every four, for a while
+    places = []
+    for call in range(40):
+        place = pace.place()
+        pace.record(SLOW if call % 4 == 0 else CHEAP, place, CHEAP)
+        places.append(place)
+    assert set(places) == {"loop"}
+
+
+def test_a_predict_that_waits_on_the_loop_leaves_it_within_a_few_calls() -> None:
+    pace = Pace(lambda row: row)
+    _places(pace, 4, CHEAP)
+    places = []
+    for _ in range(4):  # 5 ms of I/O in every call, next to no CPU
+        place = pace.place()
+        pace.record(INLINE_PREDICT_SECONDS * 5, place, CHEAP / 10)
+        places.append(place)
+    assert places == ["loop", "loop", "loop", "thread"]
+
+
+def test_calls_on_the_loop_are_judged_by_their_cpu_time() -> None:
+    def places(pace: Pace, calls: int, payload: object) -> list[str]:
+        out = []
+        for _ in range(calls):
+            place = pace.place()
+            pace.call(payload, place)
+            out.append(place)
+        return out
+
+    # a real predict that sleeps: next to no CPU time, and it waits in every call
+    sleeps = Pace(lambda seconds: time.sleep(seconds))
+    sleeps.record(CHEAP, sleeps.place(), CHEAP)
+    assert places(sleeps, 4, INLINE_PREDICT_SECONDS * 3) == ["loop", "loop", "loop", "thread"]
+    # a cheap one: on the loop throughout
+    cheap = Pace(lambda rows: sum(range(rows)))
+    cheap.record(CHEAP, cheap.place(), CHEAP)
+    assert set(places(cheap, 50, 100)) == {"loop"}
