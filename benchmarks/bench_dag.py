@@ -2,7 +2,8 @@
 ``bodywork deploy``; each notebook sleeps ``--sleep`` seconds (0.5, as in issue 15).
 
 Compared with the 3 notebooks of its critical path run one after another with plain
-papermill (as subprocesses: the floor; and in-process ``papermill.execute_notebook``), a
+papermill (as subprocesses: the floor, with the papermill of our venv and, as its control,
+of a venv with papermill and ipykernel only; and in-process ``papermill.execute_notebook``), a
 hand-made shell DAG (the papermill CLI, the 8 middle notebooks at once), and the same 10
 notebooks built by Ploomber (``ploomber build --force``, parallel executor).
 Also: a second deploy with unchanged requirements must spend < 1 s on them (the runner's
@@ -36,6 +37,7 @@ MIDDLE = [f"mid{i}" for i in range(1, 9)]
 STAGES = ["first", *MIDDLE, "last"]
 CRITICAL_PATH = ["first", "mid1", "last"]
 PLOOMBER_VENV = ROOT / "benchmarks" / ".venv-ploomber"
+PAPERMILL_VENV = ROOT / "benchmarks" / ".venv-papermill"
 #: seconds each notebook sleeps (set by --sleep)
 SLEEP = 0.5
 
@@ -108,8 +110,20 @@ def ploomber_command() -> tuple[str | None, str]:
     (Its dependencies pull in ``rfc3987-syntax``, which builds a grammar on import:
     ``import papermill`` goes from ~0.4 s to ~1.6 s, and every runner imports papermill.)
     """
-    venv = PLOOMBER_VENV
-    command = venv / "bin" / "ploomber"
+    return side_command(PLOOMBER_VENV, "ploomber", ["ploomber", "ipykernel"])
+
+
+def lean_papermill_command() -> tuple[str | None, str]:
+    """The papermill CLI in a venv of its own, with papermill and ipykernel only: the
+    floor's control. In ours (JupyterLab's world: jupyter_events pulls in jsonschema's
+    format checkers, rfc3987-syntax among them) every ``papermill`` command pays for
+    imports a user with papermill alone would not."""
+    return side_command(PAPERMILL_VENV, "papermill", ["papermill", "ipykernel"])
+
+
+def side_command(venv: Path, name: str, packages: list[str]) -> tuple[str | None, str]:
+    """``name``'s command in ``venv`` (git-ignored), made with uv on first use."""
+    command = venv / "bin" / name
     if not command.exists():
         made = subprocess.run(
             [str(BIN / "uv"), "venv", "-q", "--python", sys.executable, str(venv)],
@@ -125,16 +139,15 @@ def ploomber_command() -> tuple[str | None, str]:
                 "--compile-bytecode",  # as our own venv (scripts/setup): a fair start
                 "--python",
                 str(venv / "bin" / "python"),
-                "ploomber",
-                "ipykernel",
+                *packages,
             ],
             capture_output=True,
             text=True,
             timeout=300,
         )
         if not command.exists():
-            why = (installed.stderr if installed else made.stderr) or "no ploomber command"
-            return None, f"installing ploomber into {venv} failed: {why[-1500:]}"
+            why = (installed.stderr if installed else made.stderr) or f"no {name} command"
+            return None, f"installing {name} into {venv} failed: {why[-1500:]}"
     return str(command), ""
 
 
@@ -145,6 +158,22 @@ def ploomber_env(env: dict[str, str], command: str) -> dict[str, str]:
         "PLOOMBER_STATS_ENABLED": "false",
         "VIRTUAL_ENV": str(Path(command).parent.parent),
     }
+
+
+def critical_path_cli(
+    papermill: str, project: Path, out: Path, env: dict[str, str], runs: int
+) -> list[float]:
+    """Seconds for the critical path's 3 notebooks through ``papermill``'s CLI, one after
+    another, ``runs`` times after a warm-up."""
+    times = []
+    for run in range(runs + 1):
+        started = time.perf_counter()
+        for name in CRITICAL_PATH:
+            output = str(out / f"{name}.ipynb")
+            timed([papermill, "--no-progress-bar", f"{name}.ipynb", output], env, project)
+        if run:
+            times.append(time.perf_counter() - started)
+    return times
 
 
 def timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
@@ -276,7 +305,7 @@ def main() -> None:
     rows: list[tuple[str, str, list[float]]] = []
     breakdowns: list[dict[str, dict[str, float]]] = []
     req_rows: list[tuple[str, list[tuple[float, bool]]]] = []
-    ploomber_error = ""
+    ploomber_error = lean_error = ""
     incidents: list[str] = []
     try:
         project = tmp / "project"
@@ -297,25 +326,21 @@ def main() -> None:
         # -- plain papermill on the critical path ----------------------------------------------
         out = tmp / "papermill-out"
         out.mkdir()
-        sub_times = []
-        for run in range(args.runs + 1):
-            started = time.perf_counter()
-            for name in CRITICAL_PATH:
-                timed(
-                    [
-                        str(BIN / "papermill"),
-                        "--no-progress-bar",
-                        f"{name}.ipynb",
-                        str(out / f"{name}.ipynb"),
-                    ],
-                    env,
-                    project,
-                )
-            if run:
-                sub_times.append(time.perf_counter() - started)
+        sub_times = critical_path_cli(str(BIN / "papermill"), project, out, env, args.runs)
         rows.append(
             ("`papermill in.ipynb out.ipynb` x 3 (critical path), subprocesses", "", sub_times)
         )
+        lean, lean_error = lean_papermill_command()
+        if lean is not None:
+            lean_env = {**env, "PATH": f"{Path(lean).parent}{os.pathsep}{env['PATH']}"}
+            lean_times = critical_path_cli(lean, project, out, lean_env, args.runs)
+            rows.append(
+                (
+                    "the same, papermill in a venv of its own (papermill, ipykernel only)",
+                    "",
+                    lean_times,
+                )
+            )
         inproc_times = []
         for run in range(args.runs + 1):
             elapsed = run_papermill_in_process(project, out)
@@ -388,6 +413,8 @@ def main() -> None:
             print(f"```\n{incident}\n```")
     if ploomber_error:
         print(f"\nPloomber failed:\n\n```\n{ploomber_error}\n```")
+    if lean_error:
+        print(f"\nThe lean papermill venv failed:\n\n```\n{lean_error}\n```")
 
     print(
         "\nWhere a deploy's time goes (median over the timed runs, seconds; from the run "

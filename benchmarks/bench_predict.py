@@ -12,9 +12,10 @@ as JSON, loopback):
 - the notebook service (``bodywork deploy``, through its declared port), ``replicas: 1``,
   then redeployed with ``replicas: 2``.
 
-Then ``--rounds`` more loads of raw uvicorn and ``replicas: 2``, one after the other, both
-servers up throughout: this machine's speed drifts by more than the gap between the two
-within minutes, so the comparison the goal asks for is the median of rounds that alternate.
+Then ``--rounds`` more loads of raw uvicorn and ``replicas: 2``, one after the other (which
+goes first alternates), both servers up throughout: this machine's speed drifts by more
+than the gap between the two within minutes, so the comparison the goal asks for is the
+median of rounds that alternate.
 
 Also the resident size of one serving process of each. Prints markdown tables. Needs
 ``wrk`` (Debian: ``apt-get install -y wrk``) and benchmarks/requirements.txt::
@@ -137,8 +138,12 @@ def main() -> None:
             notes.append(f"answer ({label}): `{json.dumps(post(url))}`")
             result = load(url, lua, args)
             rows.append((label, result, replicas_rss_mb(state, "tree", "serve")))
-        for _ in range(args.rounds):
-            rounds.append((load(raw_url, lua, args), load(url, lua, args)))
+        for number in range(args.rounds):  # which goes first alternates too
+            if number % 2:
+                ours = load(url, lua, args)
+                rounds.append((load(raw_url, lua, args), ours))
+            else:
+                rounds.append((load(raw_url, lua, args), load(url, lua, args)))
     finally:
         servers.close()
         if flask is not None:
