@@ -13,11 +13,18 @@ INFLATED = INLINE_PREDICT_SECONDS * 6
 SLOW = INLINE_PREDICT_SECONDS * 20
 
 
-def _places(pace: Pace, calls: int, seconds: float) -> list[str]:
+def _places(
+    pace: Pace, calls: int, seconds: float | None, cpu: float | None = None, payload: object = None
+) -> list[str]:
+    """Where ``calls`` calls went, each recorded as taking ``seconds`` (and ``cpu``), or,
+    with ``seconds`` None, each a real call of the predict with ``payload``."""
     places = []
     for _ in range(calls):
         place = pace.place()
-        pace.record(seconds, place)
+        if seconds is None:
+            pace.call(payload, place)
+        else:
+            pace.record(seconds, place, cpu)
         places.append(place)
     return places
 
@@ -129,28 +136,18 @@ def test_a_cheap_predict_preempted_on_the_loop_stays_there() -> None:
 def test_a_predict_that_waits_on_the_loop_leaves_it_within_a_few_calls() -> None:
     pace = Pace(lambda row: row)
     _places(pace, 4, CHEAP)
-    places = []
-    for _ in range(4):  # 5 ms of I/O in every call, next to no CPU
-        place = pace.place()
-        pace.record(INLINE_PREDICT_SECONDS * 5, place, CHEAP / 10)
-        places.append(place)
+    # 5 ms of I/O in every call, next to no CPU
+    places = _places(pace, 4, INLINE_PREDICT_SECONDS * 5, CHEAP / 10)
     assert places == ["loop", "loop", "loop", "thread"]
 
 
 def test_calls_on_the_loop_are_judged_by_their_cpu_time() -> None:
-    def places(pace: Pace, calls: int, payload: object) -> list[str]:
-        out = []
-        for _ in range(calls):
-            place = pace.place()
-            pace.call(payload, place)
-            out.append(place)
-        return out
-
     # a real predict that sleeps: next to no CPU time, and it waits in every call
     sleeps = Pace(lambda seconds: time.sleep(seconds))
     sleeps.record(CHEAP, sleeps.place(), CHEAP)
-    assert places(sleeps, 4, INLINE_PREDICT_SECONDS * 3) == ["loop", "loop", "loop", "thread"]
+    places = _places(sleeps, 4, None, payload=INLINE_PREDICT_SECONDS * 3)
+    assert places == ["loop", "loop", "loop", "thread"]
     # a cheap one: on the loop throughout
     cheap = Pace(lambda rows: sum(range(rows)))
     cheap.record(CHEAP, cheap.place(), CHEAP)
-    assert set(places(cheap, 50, 100)) == {"loop"}
+    assert set(_places(cheap, 50, None, payload=100)) == {"loop"}
