@@ -1,4 +1,4 @@
-"""A response's head goes out with its body (runner/bodywork_runner/limits.py, ``OneWrite``):
+"""A response's head goes out with its body (runner/bodywork_runner/one_write.py):
 over a real loopback connection, with the server side's writes recorded on their way to
 its real transport."""
 
@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bodywork_runner.limits import OneWrite
+from bodywork_runner.one_write import OneWrite
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n"
 
