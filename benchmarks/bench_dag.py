@@ -6,7 +6,10 @@ papermill (as subprocesses: the floor, with the papermill of our venv and, as it
 of a venv with papermill and ipykernel only; and in-process ``papermill.execute_notebook``), a
 hand-made shell DAG (the papermill CLI, the 8 middle notebooks at once), and the same 10
 notebooks built by Ploomber (``ploomber build --force``, parallel executor).
-Also: a second deploy with unchanged requirements must spend < 1 s on them (the runner's
+Also: the same DAG with requirements on every stage, the environment built by a first
+deploy, then deployed ``--runs`` times each way in turns: continued in a warm server of the
+environment (the default) and re-executed there (``BODYWORK_RUNNER_FORK_ENVS=0``, the
+control); a deploy with unchanged requirements must spend < 1 s on them (the runner's
 ``requirements.ready`` event, read from the run store).
 
 Prints markdown tables. Run from the repository root after ``scripts/setup`` and
@@ -257,6 +260,8 @@ def main() -> None:
     rows: list[tuple[str, str, list[float]]] = []
     breakdowns: list[dict[str, dict[str, float]]] = []
     req_rows: list[tuple[str, list[tuple[float, bool]]]] = []
+    req_times: dict[str, list[float]] = {}
+    req_breakdowns: dict[str, list[dict[str, dict[str, float]]]] = {}
     ploomber_error = lean_error = ""
     incidents: list[str] = []
     try:
@@ -328,10 +333,20 @@ def main() -> None:
                 except RuntimeError as exc:
                     ploomber_error = str(exc)[-2000:]
 
-        # -- requirements: first and second deploy ---------------------------------------------
+        # -- requirements: the first deploy builds the environment; then, in each round, the
+        # same deploy with its stages continued in a warm server of the environment and,
+        # as the control, re-executed there (BODYWORK_RUNNER_FORK_ENVS=0), in turns
         state = tmp / "state-req"
-        for label in ("first deploy (builds the environment)", "second deploy (unchanged)"):
-            elapsed = deploy_once(project_req, state, env, incidents)
+        cold_env = {**env, "BODYWORK_RUNNER_FORK_ENVS": "0"}
+        kinds = [("warm", env), ("re-executed", cold_env)]
+        plan = [("first deploy (builds the environment)", env)]
+        for run in range(args.runs):
+            plan += [
+                (f"deploy {run + 2}, {kind} (unchanged)", kind_env)
+                for kind, kind_env in (kinds if run % 2 == 0 else kinds[::-1])
+            ]
+        for index, (label, deploy_env) in enumerate(plan):
+            elapsed = deploy_once(project_req, state, deploy_env, incidents)
             marks = stage_breakdown(state, latest_run(state))
             req = [
                 (m["req_seconds"], bool(m["req_cached"]))
@@ -340,6 +355,18 @@ def main() -> None:
             ]
             took = f"{elapsed:.2f} s" if elapsed is not None else "FAILED"
             req_rows.append((f"{label}, deploy {took}", req))
+            if index and elapsed is not None:
+                kind = "warm" if deploy_env is env else "re-executed"
+                req_times.setdefault(kind, []).append(elapsed)
+                req_breakdowns.setdefault(kind, []).append(marks)
+        rows[1:1] = [
+            (
+                f"the same, every stage with requirements (environment built), {kind}",
+                "",
+                req_times.get(kind, []),
+            )
+            for kind, _ in kinds
+        ]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     load_after = os.getloadavg()
@@ -373,6 +400,9 @@ def main() -> None:
         "store's event times):\n"
     )
     print_breakdown(breakdowns)
+    for kind, marks in req_breakdowns.items():
+        print(f"\nThe same for the deploys with requirements, {kind}:\n")
+        print_breakdown(marks)
     alone = [b["first"]["stage.succeeded"] - b["first"]["stage.starting"] for b in breakdowns]
     if alone:
         print(

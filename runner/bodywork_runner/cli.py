@@ -7,7 +7,8 @@ stopped on request), 1 the stage failed, 2 bad input, 3 the git remote is unreac
 
 A notebook stage with requirements runs in the stage environment's interpreter: once the
 code and the environment are ready the runner re-executes itself there (``--in-env``), so
-papermill and the kernel run on that interpreter.
+papermill and the kernel run on that interpreter; a runner forked from a fork server has
+that continuation forked from a warm server of the interpreter instead (``handoff``).
 """
 
 from __future__ import annotations
@@ -94,7 +95,14 @@ def _run(args: argparse.Namespace, spec: StageSpec, stopper: Stopper) -> int:
             # load there; on another Python only its kernel runs there
             notebook = spec.file.endswith(".ipynb")
             if notebook and environment.linked and environment.python != sys.executable:
-                _reexec(environment.python, args.spec, project_dir, cleanup)
+                from bodywork_runner import handoff
+
+                argv = _in_env_argv(args.spec, project_dir, cleanup)
+                code = handoff.continue_in(environment.python, argv)
+                if code is not None:
+                    cleanup = None  # the continuation's to remove
+                    return handoff.end_as(code)
+                _reexec(environment.python, argv)
             python = environment.python
         return _run_stage(spec, project_dir, python, emitter, stopper, code_root)
     except RunnerError as exc:
@@ -230,12 +238,17 @@ def _set_stage_environment(spec: StageSpec) -> None:
         Path(data).mkdir(parents=True, exist_ok=True)
 
 
-def _reexec(python: str, spec_path: str | None, project_dir: Path, cleanup: Path | None) -> None:
-    argv = [python, "-m", "bodywork_runner", "--in-env", "--project-dir", str(project_dir)]
+def _in_env_argv(spec_path: str | None, project_dir: Path, cleanup: Path | None) -> list[str]:
+    """The runner's arguments to continue the stage in its environment's interpreter."""
+    argv = ["--in-env", "--project-dir", str(project_dir)]
     if cleanup is not None:
         argv += ["--cleanup", str(cleanup)]
     if spec_path:
         argv.append(str(Path(spec_path).resolve()))
+    return argv
+
+
+def _reexec(python: str, argv: list[str]) -> None:
     log.debug("continuing in %s", python)
     from bodywork_runner.kernelserver import SERVER_ENV
 
@@ -244,7 +257,7 @@ def _reexec(python: str, spec_path: str | None, project_dir: Path, cleanup: Path
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        os.execv(python, argv)
+        os.execv(python, [python, "-m", "bodywork_runner", *argv])
     except OSError as exc:
         raise StageFailed("error", f"cannot start the stage interpreter {python}: {exc}") from None
 

@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bodywork_runner.forkserver import become_requested_process, die_with_parent, serve
+from bodywork_runner.forkserver import become_requested_process, die_with_parent, read_line, serve
 
 #: Where a forked runner finds the kernel server of its interpreter.
 SERVER_ENV = "BODYWORK_KERNEL_SERVER"
@@ -127,7 +127,7 @@ class ForkedKernel:
             sock.connect(server)
             sent = socket.send_fds(sock, [request], fds)
             sock.sendall(request[sent:])
-            first = json.loads(_read_line(sock) or b"{}")
+            first = json.loads(read_line(sock) or b"{}")
             if "pid" not in first:
                 raise ValueError(f"the kernel server did not start the kernel: {first}")
             return cls(int(first["pid"]), sock)
@@ -153,7 +153,7 @@ class ForkedKernel:
 
     def _ended(self) -> None:
         try:
-            line = _read_line(self._connection)
+            line = read_line(self._connection)
         except OSError:
             line = b""
         message = json.loads(line) if line.strip() else {}
@@ -175,17 +175,6 @@ class ForkedKernel:
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
-
-
-def _read_line(sock: socket.socket) -> bytes:
-    """One message: read a byte at a time, so none of the next one is taken with it."""
-    data = b""
-    while not data.endswith(b"\n"):
-        more = sock.recv(1)
-        if not more:
-            break
-        data += more
-    return data
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -128,27 +129,97 @@ def test_a_failing_notebook_and_a_stop_end_a_forked_runner_as_a_cold_one(tmp_pat
     assert last is not None and last["reason"] == "terminated"
 
 
-def test_a_stage_with_requirements_gets_a_kernel_of_its_environment(tmp_path: Path) -> None:
+def _cmdline(pid: int | str) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_text().split(chr(0))
+
+
+def test_stages_with_requirements_continue_in_a_warm_server_of_their_environment(
+    tmp_path: Path,
+) -> None:
+    """Past its requirements, a stage runs papermill and its kernel on its environment's
+    interpreter: forked from that interpreter's servers (one for both stages), which
+    never saw a stage's secret, not started cold."""
     repo, commit = _repo(
         tmp_path,
         "import os, sys, six\n"
         "print('KERNEL ON', sys.executable)\n"
-        "print('KERNEL PARENT', open(f'/proc/{os.getppid()}/cmdline').read().split(chr(0))[2])",
+        "print('KERNEL PARENT', open(f'/proc/{os.getppid()}/cmdline').read().split(chr(0)))\n"
+        "runner = os.environ['JPY_PARENT_PID']\n"
+        "print('RUNNER', runner, open(f'/proc/{runner}/cmdline').read().split(chr(0)))\n"
+        "print('SECRET', os.environ['MY_SECRET'])",
     )
-    spec = _spec(tmp_path, repo, commit, "withreqs", requirements=["six"])
 
-    async def main() -> RunnerProcess:
-        return await _run(spec, stage_environment(os.environ, {}), tmp_path)
+    async def main() -> list[RunnerProcess]:
+        processes = []
+        for index in (1, 2):
+            env = stage_environment(os.environ, {"MY_SECRET": f"s{index}"})
+            spec = _spec(tmp_path, repo, commit, f"withreqs{index}", requirements=["six"])
+            processes.append(await _run(spec, env, tmp_path))
+        return processes
 
-    process = asyncio.run(main())
-    log = process.log_path.read_text()
-    assert process.returncode == 0, log
-    assert isinstance(process._proc, forking.ForkedProcess)
-    ready = process.last_event("requirements.ready")
-    assert ready is not None and ready.get("python")
-    # the kernel runs on the stage environment's interpreter: a cold kernel of its own
-    assert f"KERNEL ON {ready['python']}" in log
-    assert "KERNEL PARENT bodywork_runner.kernelserver" not in log
+    runners = []
+    for index, process in enumerate(asyncio.run(main()), start=1):
+        log = process.log_path.read_text()
+        assert process.returncode == 0, log
+        assert isinstance(process._proc, forking.ForkedProcess)
+        ready = process.last_event("requirements.ready")
+        assert ready is not None and ready.get("python")
+        python = ready["python"]
+        assert f"KERNEL ON {python}" in log and f"SECRET s{index}" in log
+        kernel_parent = f"KERNEL PARENT {[python, '-m', 'bodywork_runner.kernelserver']}"[:-1]
+        assert kernel_parent in log, log
+        line = next(x for x in log.splitlines() if x.startswith("RUNNER "))
+        runner_pid, runner_cmdline = line.split(" ", 2)[1:]
+        assert runner_cmdline.startswith(f"['{python}', '-m', 'bodywork_runner.forkserver'")
+        assert runner_cmdline.endswith("'--env', '']")
+        runners.append(runner_pid)
+        assert _events(process).count("stage.running") == 1  # one runner's events, once
+    assert runners[0] != runners[1]
+
+
+def test_a_continued_stage_stops_and_dies_with_its_runner(tmp_path: Path) -> None:
+    """A stop reaches the continuation (the stage fails as stopped, its kernel ends);
+    the runner killed, the continuation and its kernel are killed with it."""
+    repo, commit = _repo(
+        tmp_path,
+        "import os, pathlib, time\n"
+        "pathlib.Path(os.environ['PIDS']).write_text(f\"{os.environ['JPY_PARENT_PID']} "
+        '{os.getpid()}")\n'
+        "time.sleep(60)",
+    )
+
+    async def main() -> tuple[RunnerProcess, list[int], RunnerProcess, list[int]]:
+        results: list[object] = []
+        for name in ("stopped", "killed"):
+            pids = tmp_path / f"{name}.pids"
+            env = {**stage_environment(os.environ, {}), "PIDS": str(pids)}
+            spec = _spec(tmp_path, repo, commit, name, requirements=["six"])
+            process = RunnerProcess(spec, spec.parent / "log.txt", env, tmp_path)
+            await process.start()
+            for _ in range(600):
+                if pids.is_file() and pids.read_text():
+                    break
+                await asyncio.sleep(0.05)
+            continued = [int(pid) for pid in pids.read_text().split()]
+            if name == "stopped":
+                await process.stop(grace_seconds=20)
+            else:
+                assert process._proc is not None
+                process._proc.send_signal(signal.SIGKILL)
+                await process.wait()
+            results += [process, continued]
+        return results  # type: ignore[return-value]
+
+    stopped, stopped_pids, killed, killed_pids = asyncio.run(main())
+    assert stopped.returncode == 1, stopped.log_path.read_text()
+    last = stopped.last_event("stage.failed")
+    assert last is not None and last["reason"] == "terminated"
+    assert killed.returncode == -signal.SIGKILL
+    for pid in [*stopped_pids, *killed_pids]:  # the continuation, then its kernel
+        deadline = time.monotonic() + 20
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not Path(f"/proc/{pid}").exists(), _cmdline(pid)
 
 
 def test_services_and_the_switch_start_cold(tmp_path: Path) -> None:
