@@ -30,7 +30,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from bodywork_runner.forkserver import become_requested_process, die_with_parent, read_line, serve
 
@@ -55,9 +55,15 @@ def preload() -> None:
 def _child(request: dict[str, Any], fds: list[int]) -> None:
     """In the forked kernel: become the stage's kernel process, run it, exit."""
     become_requested_process(request, fds)
+    run_kernel(request["argv"])
+
+
+def run_kernel(argv: list[str]) -> NoReturn:
+    """Run ipykernel's kernel app with ``argv`` (ipykernel_launcher's arguments) in this
+    process, and end it: a forked kernel, or a cold one (``kernel_launcher``)."""
     import ipykernel_launcher  # type: ignore[import-untyped]
 
-    sys.argv = [str(ipykernel_launcher.__file__), *request["argv"]]
+    sys.argv = [str(ipykernel_launcher.__file__), *argv]
     from ipykernel import kernelapp
 
     from bodywork_runner.exiting import quick_exit
@@ -69,7 +75,7 @@ def _child(request: dict[str, Any], fds: list[int]) -> None:
         # kernel's own (its runner) makes it watch its parent and not print the note
         # for users of the `ipython kernel` entry point
         app.parent_handle = int(os.environ.get("JPY_PARENT_PID") or 0)
-        app.initialize(request["argv"])  # type: ignore[no-untyped-call]
+        app.initialize(argv)  # type: ignore[no-untyped-call]
         app.start()  # type: ignore[no-untyped-call]
         _stop_control_thread(app)
         code = 0

@@ -171,9 +171,17 @@ def _ipc_kernel_manager(kernel_log: Path | None) -> type:
             with target.open("ab") as stderr:
                 kw.setdefault("stderr", stderr)
                 if not _launch_forked(self, kernel_cmd, kw):
-                    await super()._async_launch_kernel(kernel_cmd, **kw)
+                    await super()._async_launch_kernel(_cold_command(kernel_cmd), **kw)
 
     return IPCKernelManager
+
+
+def _cold_command(kernel_cmd: list[str]) -> list[str]:
+    """A cold kernel of this interpreter starts with our launcher, which ends it as a
+    forked kernel ends (``bodywork_runner.kernel_launcher``: no 3 s wait at its exit)."""
+    if kernel_cmd[:3] == [sys.executable, "-m", "ipykernel_launcher"]:
+        return [sys.executable, "-m", "bodywork_runner.kernel_launcher", *kernel_cmd[3:]]
+    return kernel_cmd
 
 
 def _launch_forked(km: Any, kernel_cmd: list[str], kw: dict[str, Any]) -> bool:

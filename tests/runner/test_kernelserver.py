@@ -115,6 +115,35 @@ def test_the_switch_and_another_kernel_start_a_cold_kernel(
     assert report["ppid"] == os.getpid()
 
 
+def test_a_cold_kernel_starts_with_our_launcher_and_its_folder_on_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bodywork_runner.kernel_launcher: ipykernel's kernel, ended as a forked one ends
+    (control thread first); the working folder importable as under ipykernel_launcher."""
+    monkeypatch.setenv(SWITCH_ENV, "0")
+    (tmp_path / "helper_of_the_notebook.py").write_text("VALUE = 'next to it'\n")
+
+    async def main() -> tuple[str, Any]:
+        with notebook._own_kernelspec(sys.executable):
+            km, kc = await _kernel(tmp_path)
+            try:
+                seen = await _run(
+                    kc,
+                    "import sys, helper_of_the_notebook as h\n"
+                    "print(open('/proc/self/cmdline').read().split(chr(0))[1:3], h.VALUE)",
+                )
+            finally:
+                kc.stop_channels()
+            process = km.provisioner.process
+            await km.shutdown_kernel()
+            return seen, process
+
+    seen, process = asyncio.run(main())
+    assert not isinstance(process, ForkedKernel)
+    assert seen == "['-m', 'bodywork_runner.kernel_launcher'] next to it\n"
+    assert process.returncode == 0  # it ended as asked, not killed
+
+
 def test_interrupt_kill_and_a_runner_hanging_up_end_forked_kernels(
     server: str, tmp_path: Path
 ) -> None:
