@@ -178,8 +178,9 @@ def deploy_once(
         )
 
 
-def run_shell_dag(folder: Path, out: Path, env: dict[str, str]) -> float:
-    """What a user could write by hand: the papermill CLI, the 8 middle ones at once."""
+def run_shell_dag(folder: Path, out: Path, env: dict[str, str]) -> float | None:
+    """What a user could write by hand: the papermill CLI, the 8 middle ones at once
+    (None: a middle one failed; TCP kernels started together can take the same port)."""
 
     def command(name: str) -> list[str]:
         return [str(BIN / "papermill"), "--no-progress-bar", f"{name}.ipynb", str(out / name)]
@@ -192,8 +193,9 @@ def run_shell_dag(folder: Path, out: Path, env: dict[str, str]) -> float:
         )
         for name in MIDDLE
     ]
-    if any(process.wait() != 0 for process in middle):
-        raise RuntimeError("a middle notebook failed under the papermill CLI")
+    codes = [process.wait() for process in middle]  # all of them, even after a failure
+    if any(codes):
+        return None
     timed(command("last"), env, folder)
     return time.perf_counter() - started
 
@@ -263,6 +265,7 @@ def main() -> None:
     req_times: dict[str, list[float]] = {}
     req_breakdowns: dict[str, list[dict[str, dict[str, float]]]] = {}
     ploomber_error = lean_error = ""
+    shell_failures = 0
     incidents: list[str] = []
     try:
         project = tmp / "project"
@@ -306,10 +309,16 @@ def main() -> None:
         rows.append(
             ("`papermill.execute_notebook` x 3 (critical path), in-process", "", inproc_times)
         )
-        shell_times = []
-        for run in range(args.runs + 1):
+        shell_times: list[float] = []
+        attempts, warmed = 0, False
+        while len(shell_times) < args.runs and attempts < 3 * (args.runs + 1):
+            attempts += 1
             elapsed = run_shell_dag(project, out, env)
-            if run:
+            if elapsed is None:
+                shell_failures += 1
+            elif not warmed:  # the first one that succeeds is the warm-up
+                warmed = True
+            else:
                 shell_times.append(elapsed)
         rows.append(("shell DAG: papermill CLI, the 8 middle ones at once", "", shell_times))
 
@@ -381,6 +390,9 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     base = statistics.median(sub_times)
     for label, _, values in rows:
+        if not values:
+            print(f"| {label} | - | - | - | - |")
+            continue
         med, low, high = stats(values)
         print(f"| {label} | {med:.2f} | {low:.2f} | {high:.2f} | {med / base:.2f}x |")
     inproc = statistics.median(inproc_times)
@@ -390,6 +402,11 @@ def main() -> None:
         print(f"\n{len(incidents)} deploy(s) failed (left out of the table):\n")
         for incident in incidents:
             print(f"```\n{incident}\n```")
+    if shell_failures:
+        print(
+            f"\nThe shell DAG failed {shell_failures} time(s) (a middle notebook; TCP kernels "
+            "started together can take the same port): left out, and run again."
+        )
     if ploomber_error:
         print(f"\nPloomber failed:\n\n```\n{ploomber_error}\n```")
     if lean_error:
