@@ -135,9 +135,7 @@ def target_options(
     if isinstance(target, TargetOptions):
         return target
     given = {k: v for k, v in settings.items() if v is not None}
-    return TargetOptions(
-        name=target, state_dir=Path(state_dir) if state_dir else None, **given
-    )
+    return TargetOptions(name=target, state_dir=Path(state_dir) if state_dir else None, **given)
 
 
 def deploy(
@@ -162,9 +160,7 @@ def deploy(
         items = [f"{key}={json.dumps(value)}" for key, value in params.items()]
     else:
         items = list(params or [])
-    options = target_options(
-        target, state_dir, context=context, namespace=namespace, image=image
-    )
+    options = target_options(target, state_dir, context=context, namespace=namespace, image=image)
     opened = open_target(options)
     prepared = deploying.prepare(
         str(path), branch, commit, items, target=opened, image=options.image

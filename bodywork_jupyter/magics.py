@@ -318,9 +318,7 @@ def status(run_ref: str | None, watch: bool, target: str, state_dir: Path | None
     from bodywork_jupyter import api
     from bodywork_jupyter.reader import kept_serving_note
 
-    run = api.get_run(
-        run_ref or _latest_run(state_dir, target), state_dir=state_dir, target=target
-    )
+    run = api.get_run(run_ref or _latest_run(state_dir, target), state_dir=state_dir, target=target)
     if watch:
         from bodywork_jupyter.widgets import RunView
 

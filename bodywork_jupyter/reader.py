@@ -336,7 +336,10 @@ class RunReader:
             offset = chunk.next_offset
 
     def follow(
-        self, run_id: str, stage: str | None = None, poll: float = POLL_SECONDS,
+        self,
+        run_id: str,
+        stage: str | None = None,
+        poll: float = POLL_SECONDS,
         follow: bool = True,
     ) -> Iterator[LogChunk]:
         """New log lines of one stage (or all) as they arrive, until the run settles.
@@ -447,4 +450,3 @@ def _finished_status(status: str) -> DeploymentStatus:
         states.STOPPED: states.STOPPED,
     }
     return mapping.get(status, states.PENDING)
-

@@ -21,9 +21,6 @@ if TYPE_CHECKING:
     from bodywork_jupyter.plan import Plan
 
 
-
-
-
 options = stack(
     click.option("--async", "asynchronous", is_flag=True, help="Bodywork 3: same as --detach."),
     click.option("--bodywork-image", metavar="IMAGE", help="Bodywork 3: same as --image."),

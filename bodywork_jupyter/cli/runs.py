@@ -30,9 +30,6 @@ if TYPE_CHECKING:  # the CLI imports the core inside commands, so --help stays f
     from bodywork_jupyter.targets import Target
 
 
-
-
-
 #: Which target, and where this machine keeps history: on every command that reads or changes.
 target_options = stack(
     click.option(
@@ -161,9 +158,7 @@ def run_deploy(
     from bodywork_jupyter.reader import RunReader
     from bodywork_jupyter.targets import RunOptions
 
-    target = open_target(
-        target_name, state_dir, context=context, namespace=namespace, image=image
-    )
+    target = open_target(target_name, state_dir, context=context, namespace=namespace, image=image)
     key = None
     if ssh_key is not None:
         if target.name != "local":  # its stages run elsewhere: not with this process's env

@@ -39,9 +39,6 @@ if TYPE_CHECKING:  # the CLI imports the core inside commands, so --help stays f
     from bodywork_jupyter.targets.base import StoredSchedule
 
 
-
-
-
 source_options = stack(
     click.argument("source", metavar="SOURCE", default="."),
     click.option(
@@ -312,7 +309,6 @@ def _find(schedules: Sequence[StoredSchedule], name: str) -> StoredSchedule:
 
 
 # -- registration -----------------------------------------------------------------------------
-
 
 
 def register(cli: click.Group) -> None:

@@ -112,8 +112,6 @@ def _read(key: str, path: Path) -> str:
 # -- options --------------------------------------------------------------------------------
 
 
-
-
 where_options = stack(
     click.option(
         "--group",
@@ -232,7 +230,6 @@ def _data(options: dict[str, Any]) -> dict[str, str]:
     """Pops the data options off ``options``, parsed (before any cluster is reached)."""
     pairs = [*options.pop("pairs"), *options.pop("data")]
     return parse_data(pairs, options.pop("from_env"), options.pop("from_file"))
-
 
 
 def register(cli: click.Group) -> None:

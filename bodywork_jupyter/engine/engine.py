@@ -85,7 +85,11 @@ class Recorder(Protocol):
     """Where run events go (the run store)."""
 
     def record(
-        self, run_id: str, type_: str, stage: str | None = None, attempt: int | None = None,
+        self,
+        run_id: str,
+        type_: str,
+        stage: str | None = None,
+        attempt: int | None = None,
         **data: Any,
     ) -> None: ...
 
@@ -128,8 +132,9 @@ class Engine(Generic[H]):
     def cancel(self) -> None:
         self._cancel.set()
 
-    def _record(self, type_: str, stage: str | None = None, attempt: int | None = None,
-                **data: Any) -> None:
+    def _record(
+        self, type_: str, stage: str | None = None, attempt: int | None = None, **data: Any
+    ) -> None:
         self.recorder.record(self.run_id, type_, stage, attempt, **data)
 
     async def run(self, plan: Plan, progress: Progress | None = None) -> EngineResult[H]:

@@ -26,8 +26,17 @@ StageStatus = Literal[
 ]
 #: A deployment as people see it: what its current run is doing, or that it is gone.
 DeploymentStatus = Literal[
-    "pending", "running", "serving", "failing", "succeeded", "failed", "cancelled", "lost",
-    "stopped", "deleting", "deleted",
+    "pending",
+    "running",
+    "serving",
+    "failing",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "lost",
+    "stopped",
+    "deleting",
+    "deleted",
 ]
 
 # runs

@@ -618,9 +618,7 @@ class RunStore:
     def delete_schedule(self, deployment: str) -> Schedule | None:
         """Remove the schedule; what it was (None: there was none)."""
         with self._tx() as db:
-            row = db.execute(
-                "SELECT * FROM schedules WHERE deployment=?", (deployment,)
-            ).fetchone()
+            row = db.execute("SELECT * FROM schedules WHERE deployment=?", (deployment,)).fetchone()
             db.execute("DELETE FROM schedules WHERE deployment=?", (deployment,))
         return _schedule(row) if row else None
 
@@ -632,9 +630,7 @@ class RunStore:
         acted on once, by whoever drives the deployment. None if the schedule is gone,
         paused, or has acted on this fire already."""
         with self._tx() as db:
-            row = db.execute(
-                "SELECT * FROM schedules WHERE deployment=?", (deployment,)
-            ).fetchone()
+            row = db.execute("SELECT * FROM schedules WHERE deployment=?", (deployment,)).fetchone()
             schedule = _schedule(row) if row else None
             if schedule is None or schedule.paused or fire <= schedule.anchor:
                 return None
@@ -741,8 +737,13 @@ def _apply(
                 "UPDATE stages SET status=?, finished=COALESCE(finished, ?) WHERE run_id=?"
                 " AND status IN (?, ?, ?, ?)",
                 (
-                    states.LOST, now, run_id,
-                    states.RUNNING, states.READY, states.RESTARTING, states.RETRYING,
+                    states.LOST,
+                    now,
+                    run_id,
+                    states.RUNNING,
+                    states.READY,
+                    states.RESTARTING,
+                    states.RETRYING,
                 ),
             )
     stage_status = states.STAGE_STATUS_BY_EVENT.get(type_)

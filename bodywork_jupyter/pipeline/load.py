@@ -335,9 +335,8 @@ class _Checker:
         if version == "1.0":
             self.warn(
                 ("version",),
-                "\"1.0\" is Bodywork 2.x's format, read as 1.1 (its 'project' is 1.1's "
-                "'pipeline')",
-                "to deploy it with Bodywork 3 as well, set version: \"1.1\" and rename "
+                "\"1.0\" is Bodywork 2.x's format, read as 1.1 (its 'project' is 1.1's 'pipeline')",
+                'to deploy it with Bodywork 3 as well, set version: "1.1" and rename '
                 "'project:' to 'pipeline:'",
             )
         return expected

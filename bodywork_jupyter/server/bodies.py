@@ -51,9 +51,9 @@ class DeployBody(_Body):
     params: dict[Name, JsonValue] = Field(
         default_factory=dict, description='Notebook parameters as {"stage.name": value}.'
     )
-    max_parallel: Annotated[
-        int, Field(ge=MIN_MAX_PARALLEL, le=MAX_MAX_PARALLEL)
-    ] = DEFAULT_MAX_PARALLEL
+    max_parallel: Annotated[int, Field(ge=MIN_MAX_PARALLEL, le=MAX_MAX_PARALLEL)] = (
+        DEFAULT_MAX_PARALLEL
+    )
 
     def param_items(self) -> list[str]:
         """The parameters as the ``STAGE.NAME=VALUE`` items deploying.prepare takes."""

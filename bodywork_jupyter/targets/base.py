@@ -32,9 +32,7 @@ class TargetOptions(BaseModel):
     context: str | None = Field(None, description="kubeconfig context (kubernetes)")
     namespace: str | None = Field(None, description="namespace (kubernetes)")
     image: str | None = Field(None, description="stage image, instead of the default")
-    state_dir: Path | None = Field(
-        None, description="where this machine keeps run history (local)"
-    )
+    state_dir: Path | None = Field(None, description="where this machine keeps run history (local)")
 
 
 class ClusterChanges(BaseModel):
@@ -59,9 +57,9 @@ class RunOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_parallel: Annotated[
-        int, Field(ge=MIN_MAX_PARALLEL, le=MAX_MAX_PARALLEL)
-    ] = DEFAULT_MAX_PARALLEL
+    max_parallel: Annotated[int, Field(ge=MIN_MAX_PARALLEL, le=MAX_MAX_PARALLEL)] = (
+        DEFAULT_MAX_PARALLEL
+    )
 
 
 @dataclass(frozen=True)

@@ -174,9 +174,9 @@ def _log_and_notebook(page: Page, lab: Lab) -> None:
     files = _files(lab.root)
     train.locator("[data-bw=open-notebook]").click()
     # the run's record, not an iris/train.ipynb an earlier test of the tier left open
-    tab = page.locator(
-        '#jp-main-dock-panel .lm-TabBar-tab[title*="BodyworkRuns:"]'
-    ).filter(has_text="train.ipynb")
+    tab = page.locator('#jp-main-dock-panel .lm-TabBar-tab[title*="BodyworkRuns:"]').filter(
+        has_text="train.ipynb"
+    )
     expect(tab).to_be_visible()
     notebook = page.locator("#jp-main-dock-panel .jp-NotebookPanel:visible")
     expect(notebook.locator(".jp-OutputArea-output").first).to_be_visible(timeout=30_000)

@@ -43,7 +43,12 @@ def bw(k8s_kubeconfig: str, kube: Kube, tmp_path: Path) -> Bodywork:
 
 
 def fields(text: str) -> dict[str, str]:
-    return {k: v.strip() for k, _, v in (ln.partition(" ") for ln in text.splitlines() if ln and not ln.startswith(" "))}
+    return {
+        k: v.strip()
+        for k, _, v in (
+            ln.partition(" ") for ln in text.splitlines() if ln and not ln.startswith(" ")
+        )
+    }
 
 
 def test_get_deployment_in_detail_on_a_cluster(bw: Bodywork, kube: Kube, shared: Path) -> None:
@@ -81,9 +86,13 @@ def test_get_deployment_in_detail_on_a_cluster(bw: Bodywork, kube: Kube, shared:
     assert deleted.returncode == 0, deleted.stderr
 
 
-def test_ssh_on_a_cluster_says_where_the_key_belongs(bw: Bodywork, kube: Kube, shared: Path) -> None:
+def test_ssh_on_a_cluster_says_where_the_key_belongs(
+    bw: Bodywork, kube: Kube, shared: Path
+) -> None:
     key = shared / "id_test"
-    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nMARKER-77ab\n-----END OPENSSH PRIVATE KEY-----\n")
+    key.write_text(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nMARKER-77ab\n-----END OPENSSH PRIVATE KEY-----\n"
+    )
     refused = bw("create", "deployment", "git@git.example:org/repo.git", "--ssh", str(key))
     assert refused.returncode == 2
     where = f"--target kubernetes --namespace {kube.namespace}"

@@ -79,7 +79,9 @@ def test_an_unreachable_cluster_names_its_context(tmp_path: Path, k8s_kubeconfig
     path.write_text(yaml.safe_dump(kubeconfig), encoding="utf-8")
     cluster = Cluster(context="elsewhere", kubeconfig=str(path))
     cluster.api_client.configuration.retries = 0
-    with pytest.raises(TargetUnreachableError, match=r"context elsewhere at https://127\.0\.0\.1:1"):
+    with pytest.raises(
+        TargetUnreachableError, match=r"context elsewhere at https://127\.0\.0\.1:1"
+    ):
         cluster.call(cluster.core.list_namespace)
     cluster.close()
     with pytest.raises(BadInputError, match=r"--context nope: not in the kubeconfig \(contexts:"):

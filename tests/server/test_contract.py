@@ -321,9 +321,7 @@ async def test_same_log_on_every_surface(
     assert "delta" not in lines  # train's line is in train's log only
 
 
-async def test_same_log_from_an_offset_on_rest_and_the_reader(
-    deployed: Deployed, api: Api
-) -> None:
+async def test_same_log_from_an_offset_on_rest_and_the_reader(deployed: Deployed, api: Api) -> None:
     """``?offset=N`` in REST and ``RunReader.log(run_id, stage, N)`` give the same text.
 
     N is the byte offset just after the first line of the text REST gave (the reader
@@ -350,9 +348,7 @@ async def test_same_log_from_an_offset_on_rest_and_the_reader(
         assert chunk.text.splitlines() == whole["text"].splitlines()[1:], chunk.text
 
 
-async def test_an_offset_inside_a_line_gives_whole_lines_only(
-    deployed: Deployed, api: Api
-) -> None:
+async def test_an_offset_inside_a_line_gives_whole_lines_only(deployed: Deployed, api: Api) -> None:
     """Offsets are positions in the raw log: one that lands inside a line (here a hidden
     event line, or the middle of a printed one) moves on to the next line's start."""
     whole = await rest_log(api, deployed.run_id, "prep")
@@ -367,7 +363,7 @@ async def test_an_offset_inside_a_line_gives_whole_lines_only(
         text = rest["text"]
         assert "work-event" not in text, (offset, text)
         # whole lines only: a run of complete lines from the end of the full text
-        tail = "".join(lines[len(lines) - len(text.splitlines(True)):]) if text else ""
+        tail = "".join(lines[len(lines) - len(text.splitlines(True)) :]) if text else ""
         assert text == tail, (offset, text)
         assert rest["next_offset"] == whole["next_offset"], offset
     after_first = await rest_log(api, deployed.run_id, "prep", inside_first)
@@ -473,7 +469,6 @@ class TestPrefixOfSeveralRuns:
                     run.wait(timeout=60)
 
 
-
 # -- what serves after a failed redeploy ---------------------------------------------------------
 
 
@@ -550,9 +545,7 @@ class TestServingVersion:
             state_dir=state_dir,
         )  # fmt: skip
         assert not any(has_error(cell) for cell in cells), [c["outputs"] for c in cells]
-        magic_row = next(
-            r.split() for r in text(cells[1]).splitlines()[2:] if r.split()[0] == name
-        )
+        magic_row = next(r.split() for r in text(cells[1]).splitlines()[2:] if r.split()[0] == name)
         magic_note = text(cells[2]).splitlines()[-1]
         assert magic_note == said.group(0), magic_note
 
@@ -604,7 +597,12 @@ async def test_percent_and_underscore_in_a_run_ref_match_nothing(
     is compared as plain text: no run, on every surface (an id or a prefix of one, as it is)."""
     run_id = deployed.run_id
     refs = [
-        "%", "_", run_id[:8] + "_", run_id[:4] + "%", "%" + run_id[-6:], run_id.replace("-", "_")
+        "%",
+        "_",
+        run_id[:8] + "_",
+        run_id[:4] + "%",
+        "%" + run_id[-6:],
+        run_id.replace("-", "_"),
     ]
     for ref in refs:
         rest = await api("GET", "runs", ref)

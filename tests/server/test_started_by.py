@@ -108,7 +108,10 @@ async def test_a_rest_deploy_records_the_jupyter_user_and_the_services_example(
     assert history["runs"][0]["started_by"] == "Ada Lovelace"
     assert history["run"]["started_by"] == "Ada Lovelace"
     # the CLI's view of the service says the same, its example ready for call --data
-    shown = dict(line.split(None, 1) for line in bw("get", "deployment", "tryit", "serve").stdout.splitlines())
+    shown = dict(
+        line.split(None, 1)
+        for line in bw("get", "deployment", "tryit", "serve").stdout.splitlines()
+    )
     assert (shown["started_by"], shown["example"]) == ("Ada Lovelace", '{"x": 2}'), shown
 
 
@@ -137,7 +140,9 @@ async def test_a_cli_deploy_is_started_by_the_os_user(
     header, row = bw("get", "runs").stdout.splitlines()
     assert row.startswith(run_id) and row[header.index("BY") :].split()[0] == user
     shown = bw("get", "deployment", "demo").stdout.split("last runs:\n")[1].splitlines()
-    assert shown[1].startswith(f"  {run_id}") and shown[1][shown[0].index("BY") :].split()[0] == user
+    assert (
+        shown[1].startswith(f"  {run_id}") and shown[1][shown[0].index("BY") :].split()[0] == user
+    )
     assert bodywork_jupyter.get_run(run_id, state_dir=bw.state_dir).started_by == user
 
 

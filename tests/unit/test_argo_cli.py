@@ -163,7 +163,13 @@ def test_image_pull_secrets_are_bodywork_yamls_then_the_options(tmp_path: Path) 
     project, _, _ = pushed_iris(tmp_path, "  image_pull_secrets: [regcred]\n")
     result = ok(
         bodywork(
-            "export", "argo", project, "--image-pull-secret", "team", "--image-pull-secret", "regcred"
+            "export",
+            "argo",
+            project,
+            "--image-pull-secret",
+            "team",
+            "--image-pull-secret",
+            "regcred",
         )
     )
     (doc,) = _docs(result.stdout)

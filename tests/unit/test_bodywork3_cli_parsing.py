@@ -34,13 +34,19 @@ def test_bw_is_the_same_command() -> None:
 @pytest.mark.parametrize(
     ("command", "shown"),
     [
-        (["create", "deployment"], ["--async", "--bodywork-image", "--ssh", "--retries", "--branch"]),
+        (
+            ["create", "deployment"],
+            ["--async", "--bodywork-image", "--ssh", "--retries", "--branch"],
+        ),
         (["update", "deployment"], ["--async", "--bodywork-image", "--ssh"]),
         (["get", "deployment"], ["[NAME] [SERVICE]", "--async", "--logs"]),
         (["get", "deployments"], ["[NAME] [SERVICE]"]),
         (["delete", "deployment"], ["NAME [SERVICE]", "--async"]),
         (["delete", "deployments"], ["NAME [SERVICE]"]),
-        (["deployment", "create"], ["--git-repo-url", "--git-repo-branch", "--local-workflow-controller", "--ns"]),
+        (
+            ["deployment", "create"],
+            ["--git-repo-url", "--git-repo-branch", "--local-workflow-controller", "--ns"],
+        ),
         (["deployment", "display"], ["--name"]),
         (["deployment", "logs"], ["--name"]),
         (["deployment", "delete_job"], ["--name"]),
@@ -75,12 +81,18 @@ def test_image_and_bodywork_image_must_agree(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "name", "message"),
     [
-        ("ssh-ed25519 AAAAC3Nza test@example\n", "id.pub", "is not a private key (that is a public key: give the file without .pub)"),
+        (
+            "ssh-ed25519 AAAAC3Nza test@example\n",
+            "id.pub",
+            "is not a private key (that is a public key: give the file without .pub)",
+        ),
         ("hello\n", "notes.txt", "is not a private key - give the private key git uses"),
         (None, "missing", "no such file - give the private key's path"),
     ],
 )
-def test_ssh_takes_a_private_key_file(tmp_path: Path, content: str | None, name: str, message: str) -> None:
+def test_ssh_takes_a_private_key_file(
+    tmp_path: Path, content: str | None, name: str, message: str
+) -> None:
     if content is not None:
         (tmp_path / name).write_text(content, encoding="utf-8")
     result = bodywork("create", "deployment", tmp_path, "--ssh", tmp_path / name,
@@ -109,7 +121,10 @@ def test_deleting_one_service_is_refused_with_what_to_do_instead() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [["delete", "deployment", "async-workflow-x", "--async"], ["deployment", "delete_job", "--ns", "x", "--name", "j"]],
+    [
+        ["delete", "deployment", "async-workflow-x", "--async"],
+        ["deployment", "delete_job", "--ns", "x", "--name", "j"],
+    ],
 )
 def test_deleting_a_workflow_job_is_nothing_to_do(command: list[str]) -> None:
     result = bodywork(*command)

@@ -50,7 +50,9 @@ def test_invalid_config_exits_2_listing_every_problem(tmp_path: Path) -> None:
     no_traceback(result)
     out = result.stdout
     assert "bodywork.yaml:3: pipeline.nam: unknown key - did you mean 'name'?" in out
-    assert "bodywork.yaml:7: stages.a.retries: expected a whole number or a mapping, got 'lots'" in out
+    assert (
+        "bodywork.yaml:7: stages.a.retries: expected a whole number or a mapping, got 'lots'" in out
+    )
     assert "bodywork.yaml:6: stages.a.path: stage file 'a.ipynb' does not exist" in out
     assert "problems found" in result.stderr
 
@@ -83,15 +85,29 @@ def test_schema_matches_golden() -> None:
 def test_schema_to_file(tmp_path: Path) -> None:
     result = bodywork("schema", "-o", tmp_path / "s.json")
     assert result.returncode == 0
-    assert json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))["title"] == "bodywork.yaml 2.0"
+    assert (
+        json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))["title"]
+        == "bodywork.yaml 2.0"
+    )
 
 
 def test_tag_then_generate_then_validate(tmp_path: Path) -> None:
     for name in ("prep", "serve"):
         nbformat.write(nbformat.v4.new_notebook(), tmp_path / f"{name}.ipynb")
-    assert bodywork("tag", tmp_path / "prep.ipynb", "--stage", "prep", "--param", "n=3").returncode == 0
+    assert (
+        bodywork("tag", tmp_path / "prep.ipynb", "--stage", "prep", "--param", "n=3").returncode
+        == 0
+    )
     result = bodywork(
-        "tag", tmp_path / "serve.ipynb", "--stage", "serve", "--service", "--port", "8080", "--depends-on", "prep"
+        "tag",
+        tmp_path / "serve.ipynb",
+        "--stage",
+        "serve",
+        "--service",
+        "--port",
+        "8080",
+        "--depends-on",
+        "prep",
     )
     assert result.returncode == 0, result.stderr
     assert "tagged as stage 'serve' (service, after prep)" in result.stdout
@@ -123,14 +139,18 @@ def test_tag_errors_are_bad_input(tmp_path: Path) -> None:
 
 
 def test_generate_with_broken_tags_exits_2(tmp_path: Path) -> None:
-    (tmp_path / "m.py").write_text("# /// bodywork\n# stage: m\n# kind: sevice\n# ///\n", encoding="utf-8")
+    (tmp_path / "m.py").write_text(
+        "# /// bodywork\n# stage: m\n# kind: sevice\n# ///\n", encoding="utf-8"
+    )
     result = bodywork("generate", tmp_path)
     assert result.returncode == 2
     assert "m.py: # /// bodywork.kind: expected 'batch' or 'service'" in result.stderr
     assert not (tmp_path / "bodywork.yaml").exists()
 
 
-@pytest.mark.parametrize("command", [[], ["validate"], ["generate"], ["tag"], ["schema"], ["version"]])
+@pytest.mark.parametrize(
+    "command", [[], ["validate"], ["generate"], ["tag"], ["schema"], ["version"]]
+)
 def test_help_everywhere(command: list[str]) -> None:
     result = bodywork(*command, "--help")
     assert result.returncode == 0
@@ -179,8 +199,13 @@ def test_every_broken_config_exits_2_naming_its_field(case: BrokenCase) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [["deploy"], ["schedule", "create"], ["schedule", "update"], ["create", "deployment"],
-     ["update", "cronjob"]],
+    [
+        ["deploy"],
+        ["schedule", "create"],
+        ["schedule", "update"],
+        ["create", "deployment"],
+        ["update", "cronjob"],
+    ],
     ids=" ".join,
 )
 def test_an_image_pull_secret_on_this_machine_is_refused_in_one_line(

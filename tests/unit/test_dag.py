@@ -16,7 +16,10 @@ from bodywork_jupyter.pipeline.load import check
         ("prep", [["prep"]]),
         ("prep >> train", [["prep"], ["train"]]),
         ("prep>>train,report>>serve", [["prep"], ["train", "report"], ["serve"]]),
-        ("  prep >>\n  train_a , train_b\n>> serve ", [["prep"], ["train_a", "train_b"], ["serve"]]),
+        (
+            "  prep >>\n  train_a , train_b\n>> serve ",
+            [["prep"], ["train_a", "train_b"], ["serve"]],
+        ),
     ],
 )
 def test_dag_strings_split_into_steps(text: str, steps: list[list[str]]) -> None:

@@ -121,9 +121,16 @@ def test_random_documents_give_a_check_result(data: Any) -> None:
 
 
 @_settings
-@given(st.fixed_dictionaries({"version": st.sampled_from(["1.1", "2.0", 1.1, 2.0])}, optional={
-    "pipeline": documents, "stages": documents, "logging": documents,
-}))
+@given(
+    st.fixed_dictionaries(
+        {"version": st.sampled_from(["1.1", "2.0", 1.1, 2.0])},
+        optional={
+            "pipeline": documents,
+            "stages": documents,
+            "logging": documents,
+        },
+    )
+)
 def test_random_sections_give_a_check_result(data: dict[str, Any]) -> None:
     text = yaml.safe_dump(data)
     assert_well_formed(check_text(text, CONFIG), text)

@@ -26,12 +26,20 @@ def project(tmp_path: Path) -> Path:
     root = tmp_path / "My_Project"
     root.mkdir()
     nb(root / "prepare.ipynb", {"stage": "prepare", "parameters": {"rows": 100}})
-    nb(root / "train.ipynb", {"stage": "train", "depends_on": ["prepare"], "timeout": "10m", "retries": 2})
+    nb(
+        root / "train.ipynb",
+        {"stage": "train", "depends_on": ["prepare"], "timeout": "10m", "retries": 2},
+    )
     nb(root / "scratch.ipynb", None)
     (root / "serve.py").write_text("print('hi')\n", encoding="utf-8")
     pymodule.write_tag(
         root / "serve.py",
-        {"stage": "serve", "kind": "service", "depends_on": ["train"], "service": {"port": 5000, "replicas": 2}},
+        {
+            "stage": "serve",
+            "kind": "service",
+            "depends_on": ["train"],
+            "service": {"port": 5000, "replicas": 2},
+        },
     )
     return root
 
@@ -66,11 +74,16 @@ def test_hand_written_fields_and_comments_survive(project: Path) -> None:
     run(project)
     config = project / "bodywork.yaml"
     text = config.read_text(encoding="utf-8")
-    text = text.replace("  train:\n", "  # trains the model\n  train:\n    image: custom:1  # GPU image\n")
+    text = text.replace(
+        "  train:\n", "  # trains the model\n  train:\n    image: custom:1  # GPU image\n"
+    )
     text = text.replace("pipeline:\n", "pipeline:\n  schedule: '0 3 * * *'  # nightly\n")
     config.write_text(text, encoding="utf-8")
     # the tag changes: train gets a parameter, loses its timeout
-    notebook.write_tag(project / "train.ipynb", {"stage": "train", "depends_on": ["prepare"], "parameters": {"n": 5}})
+    notebook.write_tag(
+        project / "train.ipynb",
+        {"stage": "train", "depends_on": ["prepare"], "parameters": {"n": 5}},
+    )
     result = generate(project)
     write(result)
     new = config.read_text(encoding="utf-8")
@@ -100,7 +113,9 @@ def test_a_renamed_stage_keeps_its_entry(project: Path) -> None:
     run(project)
     config = project / "bodywork.yaml"
     config.write_text(
-        config.read_text(encoding="utf-8").replace("    path: prepare.ipynb\n", "    path: prepare.ipynb\n    env: {A: '1'}\n"),
+        config.read_text(encoding="utf-8").replace(
+            "    path: prepare.ipynb\n", "    path: prepare.ipynb\n    env: {A: '1'}\n"
+        ),
         encoding="utf-8",
     )
     notebook.write_tag(project / "prepare.ipynb", {"stage": "load", "parameters": {"rows": 100}})
@@ -154,7 +169,9 @@ def test_bad_tags_are_problems_with_the_file_named(project: Path) -> None:
 
 def test_a_service_turned_batch_loses_its_service_section(project: Path) -> None:
     run(project)
-    pymodule.write_tag(project / "serve.py", {"stage": "serve", "kind": "batch", "depends_on": ["train"]})
+    pymodule.write_tag(
+        project / "serve.py", {"stage": "serve", "kind": "batch", "depends_on": ["train"]}
+    )
     run(project)
     stage = load_pipeline(project).stages["serve"]
     assert (stage.kind, stage.service) == ("batch", None)
@@ -164,7 +181,9 @@ def test_untagged_files_keep_their_entry_with_a_notice(project: Path) -> None:
     run(project)
     notebook.write_tag(project / "prepare.ipynb", None)
     result = generate(project)
-    assert any(n.startswith("kept stage 'prepare': prepare.ipynb has no tag") for n in result.notices)
+    assert any(
+        n.startswith("kept stage 'prepare': prepare.ipynb has no tag") for n in result.notices
+    )
 
 
 @pytest.mark.parametrize(

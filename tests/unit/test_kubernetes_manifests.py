@@ -693,7 +693,9 @@ def test_the_controller_job_drives_one_run() -> None:
     options = _options(plan)
     job = k8s.controller_job(plan, RUN_ID, options=options, image="ctl:1")
     assert (job["apiVersion"], job["kind"]) == ("batch/v1", "Job")
-    assert job["metadata"]["name"] == k8s.controller_job_name(plan, RUN_ID) == "iris-controller-abc123"
+    assert (
+        job["metadata"]["name"] == k8s.controller_job_name(plan, RUN_ID) == "iris-controller-abc123"
+    )
     labels = job["metadata"]["labels"]
     assert labels["app.kubernetes.io/component"] == "controller"
     assert labels["bodywork.dev/run"] == RUN_ID

@@ -41,9 +41,16 @@ def test_the_core_is_pure() -> None:
             bad = {n for n in imports(path) if n.split(".")[0] in forbidden}
             assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
             outward = {
-                n for n in imports(path)
-                if n.startswith(("bodywork_jupyter.engine", "bodywork_jupyter.backends",
-                                 "bodywork_jupyter.targets", "bodywork_jupyter.server"))
+                n
+                for n in imports(path)
+                if n.startswith(
+                    (
+                        "bodywork_jupyter.engine",
+                        "bodywork_jupyter.backends",
+                        "bodywork_jupyter.targets",
+                        "bodywork_jupyter.server",
+                    )
+                )
             }
             assert not outward, f"{path.relative_to(PACKAGE)} reaches out to {sorted(outward)}"
 
@@ -56,8 +63,13 @@ def test_the_engine_knows_no_backend() -> None:
 
 def test_surfaces_read_runs_through_the_read_service() -> None:
     """No surface parses log files or runner event lines itself."""
-    surfaces = [*modules("cli"), *modules("server"), *modules("widgets"),
-                PACKAGE / "api.py", PACKAGE / "magics.py"]
+    surfaces = [
+        *modules("cli"),
+        *modules("server"),
+        *modules("widgets"),
+        PACKAGE / "api.py",
+        PACKAGE / "magics.py",
+    ]
     for path in surfaces:
         text = path.read_text(encoding="utf-8")
         assert "::bodywork-event::" not in text, path

@@ -253,18 +253,25 @@ def line_no(text: str, needle: str) -> int:
             "  docker_image:",
             "  docker_imgae:",
             [
-                ("pipeline:", "pipeline.docker_image: is required - add 'docker_image:' under "
-                 "pipeline"),
-                ("docker_imgae", "pipeline.docker_imgae: unknown key - did you mean "
-                 "'docker_image'?"),
+                (
+                    "pipeline:",
+                    "pipeline.docker_image: is required - add 'docker_image:' under pipeline",
+                ),
+                (
+                    "docker_imgae",
+                    "pipeline.docker_imgae: unknown key - did you mean 'docker_image'?",
+                ),
             ],
         ),
         (
             "      retries: 2",
             "      retires: 2",
             [
-                ("    batch:", "stages.ingest.batch.retries: is required - add 'retries:' under "
-                 "stages.ingest.batch"),
+                (
+                    "    batch:",
+                    "stages.ingest.batch.retries: is required - add 'retries:' under "
+                    "stages.ingest.batch",
+                ),
                 ("retires", "stages.ingest.batch.retires: unknown key - did you mean 'retries'?"),
             ],
         ),
@@ -272,29 +279,42 @@ def line_no(text: str, needle: str) -> int:
             "    cpu_request: 0.5\n    memory_request_mb: 256",
             "    cpu_requests: 0.5\n    memory_request_mb: 256",
             [
-                ("  ingest:", "stages.ingest.cpu_request: is required - add 'cpu_request:' under "
-                 "stages.ingest"),
-                ("cpu_requests", "stages.ingest.cpu_requests: unknown key - did you mean "
-                 "'cpu_request'?"),
+                (
+                    "  ingest:",
+                    "stages.ingest.cpu_request: is required - add 'cpu_request:' under "
+                    "stages.ingest",
+                ),
+                (
+                    "cpu_requests",
+                    "stages.ingest.cpu_requests: unknown key - did you mean 'cpu_request'?",
+                ),
             ],
         ),
         (
             "      ingress: true",
             "      ingres: true",
             [
-                ("    service:", "stages.scoring-service.service.ingress: is required - add "
-                 "'ingress:' under stages.scoring-service.service"),
-                ("ingres:", "stages.scoring-service.service.ingres: unknown key - did you mean "
-                 "'ingress'?"),
+                (
+                    "    service:",
+                    "stages.scoring-service.service.ingress: is required - add "
+                    "'ingress:' under stages.scoring-service.service",
+                ),
+                (
+                    "ingres:",
+                    "stages.scoring-service.service.ingres: unknown key - did you mean 'ingress'?",
+                ),
             ],
         ),
         (
             "  log_level: INFO",
             "  log_level: VERBOSE",
             [
-                ("VERBOSE", "logging.log_level: expected 'DEBUG', 'INFO', 'WARNING', 'ERROR' or "
-                 "'CRITICAL', got 'VERBOSE' - use 'DEBUG', 'INFO', 'WARNING', 'ERROR' or "
-                 "'CRITICAL'"),
+                (
+                    "VERBOSE",
+                    "logging.log_level: expected 'DEBUG', 'INFO', 'WARNING', 'ERROR' or "
+                    "'CRITICAL', got 'VERBOSE' - use 'DEBUG', 'INFO', 'WARNING', 'ERROR' or "
+                    "'CRITICAL'",
+                ),
             ],
         ),
         (
@@ -309,81 +329,110 @@ def line_no(text: str, needle: str) -> int:
             "      port: 5000",
             "      port: '5000'",
             [
-                ("'5000'", "stages.scoring-service.service.port: expected a whole number, "
-                 "got '5000' - write a whole number, e.g. 3"),
+                (
+                    "'5000'",
+                    "stages.scoring-service.service.port: expected a whole number, "
+                    "got '5000' - write a whole number, e.g. 3",
+                ),
             ],
         ),
         (
             "      replicas: 2",
             "      replicas: -1",
             [
-                ("replicas: -1", "stages.scoring-service.service.replicas: must be at least 0, "
-                 "got -1 - use 0 or more"),
+                (
+                    "replicas: -1",
+                    "stages.scoring-service.service.replicas: must be at least 0, "
+                    "got -1 - use 0 or more",
+                ),
             ],
         ),
         (
             "    memory_request_mb: 1024",
             "    memory_request_mb: 1.5",
             [
-                ("1.5", "stages.train_model.memory_request_mb: expected a whole number, got 1.5 "
-                 "- write a whole number, e.g. 3"),
+                (
+                    "1.5",
+                    "stages.train_model.memory_request_mb: expected a whole number, got 1.5 "
+                    "- write a whole number, e.g. 3",
+                ),
             ],
         ),
         (
             "      max_completion_time_seconds: 1800",
             "      max_completion_time_seconds: 30m",
             [
-                ("30m", "stages.train_model.batch.max_completion_time_seconds: expected a whole "
-                 "number, got '30m' - write a whole number, e.g. 3"),
+                (
+                    "30m",
+                    "stages.train_model.batch.max_completion_time_seconds: expected a whole "
+                    "number, got '30m' - write a whole number, e.g. 3",
+                ),
             ],
         ),
         (
             "  name: churn-model",
             "  name: churn_model",
             [
-                ("churn_model", "pipeline.name: may only hold letters, digits, '-' and '.', got "
-                 "'churn_model' - rename it, e.g. 'my-pipeline'"),
+                (
+                    "churn_model",
+                    "pipeline.name: may only hold letters, digits, '-' and '.', got "
+                    "'churn_model' - rename it, e.g. 'my-pipeline'",
+                ),
             ],
         ),
         (
             "  usage_stats: false",
             "  usage_stats: 'no'",
             [
-                ("usage_stats", "pipeline.usage_stats: expected true or false, got 'no' - "
-                 "write true or false"),
+                (
+                    "usage_stats",
+                    "pipeline.usage_stats: expected true or false, got 'no' - write true or false",
+                ),
             ],
         ),
         (
             "notebooks/train_model.ipynb",
             "notebooks/train_model.txt",
             [
-                ("train_model.txt", "stages.train_model.executable_module_path: must name a .py "
-                 "or .ipynb file, got 'notebooks/train_model.txt' - point it at a module or "
-                 "notebook"),
+                (
+                    "train_model.txt",
+                    "stages.train_model.executable_module_path: must name a .py "
+                    "or .ipynb file, got 'notebooks/train_model.txt' - point it at a module or "
+                    "notebook",
+                ),
             ],
         ),
         (
             "      AWS_ACCESS_KEY_ID: aws-credentials",
             "      AWS_ACCESS_KEY_ID: [aws-credentials]",
             [
-                ("AWS_ACCESS_KEY_ID", "stages.ingest.secrets.AWS_ACCESS_KEY_ID: expected text, "
-                 "got ['aws-credentials'] - put the value in quotes"),
+                (
+                    "AWS_ACCESS_KEY_ID",
+                    "stages.ingest.secrets.AWS_ACCESS_KEY_ID: expected text, "
+                    "got ['aws-credentials'] - put the value in quotes",
+                ),
             ],
         ),
         (
-            "    args: [--port, \"5000\"]",
+            '    args: [--port, "5000"]',
             "    args: [--port, 5000]",
             [
-                ("args: [--port", "stages.scoring-service.args[1]: expected text, got 5000 - "
-                 "put the value in quotes"),
+                (
+                    "args: [--port",
+                    "stages.scoring-service.args[1]: expected text, got 5000 - "
+                    "put the value in quotes",
+                ),
             ],
         ),
         (
             "    requirements: [scikit-learn==1.0.2]",
             "    requirements: scikit-learn==1.0.2",
             [
-                ("requirements: scikit", "stages.train_model.requirements: expected a list, got "
-                 "'scikit-learn==1.0.2' - write a YAML list: '[a, b]' or one '- item' per line"),
+                (
+                    "requirements: scikit",
+                    "stages.train_model.requirements: expected a list, got "
+                    "'scikit-learn==1.0.2' - write a YAML list: '[a, b]' or one '- item' per line",
+                ),
             ],
         ),
     ],
@@ -573,9 +622,7 @@ def test_a_1_0_file_is_read_as_1_1_and_says_how_to_make_it_one(project) -> None:
     old = load_pipeline(project(v1_0(FULL_V1), *FULL_FILES))
     new = load_pipeline(project(FULL_V1, *FULL_FILES))
     assert old.source_version == "1.0"
-    assert old.model_dump(exclude={"source_version"}) == new.model_dump(
-        exclude={"source_version"}
-    )
+    assert old.model_dump(exclude={"source_version"}) == new.model_dump(exclude={"source_version"})
     assert rendered(project(v1_0(MINIMAL_V1.format(level="INFO")), "job.py")) == [
         "1 version: \"1.0\" is Bodywork 2.x's format, read as 1.1 (its 'project' is 1.1's "
         "'pipeline') - to deploy it with Bodywork 3 as well, set version: \"1.1\" and rename "
@@ -586,7 +633,10 @@ def test_a_1_0_file_is_read_as_1_1_and_says_how_to_make_it_one(project) -> None:
 def test_a_1_0_file_names_its_project_section_in_problems(project) -> None:
     text = v1_0(MINIMAL_V1.format(level="INFO")).replace("DAG: job", "DAG: jobb")
     errors = [e for e in rendered(project(text, "job.py")) if "warning" not in e]
-    assert "5 project.DAG: stage 'jobb' is in the DAG but not defined under 'stages' - did you mean 'job'?" in errors
+    assert (
+        "5 project.DAG: stage 'jobb' is in the DAG but not defined under 'stages' - did you mean 'job'?"
+        in errors
+    )
 
 
 @pytest.mark.parametrize(
@@ -604,7 +654,7 @@ def test_a_1_0_file_names_its_project_section_in_problems(project) -> None:
             "project",
             "1 version: \"1.1\" calls its pipeline section 'pipeline', but this file has "
             "'project', as version 1.0 does - rename 'project:' to 'pipeline:', or set version: "
-            "\"1.0\" (Bodywork 2.x's format)",
+            '"1.0" (Bodywork 2.x\'s format)',
         ),
     ],
 )

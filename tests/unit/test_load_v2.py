@@ -328,7 +328,9 @@ def test_a_stage_path_through_dotdot(project, tmp_path: Path) -> None:
 
 
 def test_a_missing_stage_file_with_did_you_mean(project) -> None:
-    assert rendered(project(MINIMAL_V2.replace("job.py", "nbs/tarin.ipynb"), "nbs/train.ipynb")) == [
+    assert rendered(
+        project(MINIMAL_V2.replace("job.py", "nbs/tarin.ipynb"), "nbs/train.ipynb")
+    ) == [
         "6 stages.job.path: stage file 'nbs/tarin.ipynb' does not exist - "
         "did you mean 'train.ipynb'?"
     ]
@@ -366,75 +368,182 @@ def test_a_service_with_retries_policy_is_a_warning(project) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "needle", "expected"),
     [
-        ("  image: ghcr", "  imag: ghcr", "imag:",
-         "pipeline.imag: unknown key - did you mean 'image'?"),
-        ("  image_pull_secrets: [regcred", "  image_pull_secrets: [RegCred", "RegCred",
-         "pipeline.image_pull_secrets[0]: 'RegCred' is not a Kubernetes Secret name - write "
-         "the Secret's name: lower-case letters, digits, '-' and '.' (at most 253), e.g. regcred"),
-        ("  image_pull_secrets: [regcred, registry.example.com]", "  image_pull_secrets: regcred",
-         "image_pull_secrets",
-         "pipeline.image_pull_secrets: expected a list, got 'regcred' - write a YAML list: "
-         "'[a, b]' or one '- item' per line"),
-        ("  image_pull_secrets: [regcred", "  image_pull_secrets: [-regcred", "-regcred",
-         "pipeline.image_pull_secrets[0]: '-regcred' is not a Kubernetes Secret name - write "
-         "the Secret's name: lower-case letters, digits, '-' and '.' (at most 253), e.g. regcred"),
-        ("  secrets_group: prod", "  secret_group: prod", "secret_group",
-         "pipeline.secret_group: unknown key - did you mean 'secrets_group'?"),
-        ("  log_level: DEBUG", "  log_level: debug", "debug",
-         "pipeline.log_level: expected 'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL', got "
-         "'debug' - use 'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL'"),
-        ("  name: churn-model", "  name: churn model", "churn model",
-         "pipeline.name: may only hold letters, digits, '-' and '.', got 'churn model' - "
-         "rename it, e.g. 'my-pipeline'"),
-        ("  namespace: ml-prod", "  namespace: [ml]", "namespace",
-         "pipeline.namespace: expected text, got ['ml'] - put the value in quotes"),
-        ("    depends_on: [ingest]", "    depend_on: [ingest]", "depend_on",
-         "stages.train.depend_on: unknown key - did you mean 'depends_on'?"),
-        ("    depends_on: [ingest]", "    depends_on: ingest", "depends_on: ingest",
-         "stages.train.depends_on: expected a list, got 'ingest' - write a YAML list: '[a, b]' "
-         "or one '- item' per line"),
-        ("      BATCH_SIZE: 500", "      BATCH_SIZE: {n: 500}", "BATCH_SIZE",
-         "stages.ingest.env.BATCH_SIZE: expected text or a whole number or a number or true or "
-         "false, got {'n': 500} - put the value in quotes"),
-        ("        key: ingest-token", "        kye: ingest-token", "kye",
-         "stages.ingest.secrets.TOKEN.kye: unknown key - did you mean 'key'?"),
-        ("        secret: db", "        key: db", "PASSWORD",
-         "stages.ingest.secrets.PASSWORD.secret: is required - add 'secret:' under "
-         "stages.ingest.secrets.PASSWORD"),
-        ("      cpu_limit: 2", "      cpu_limit: 0", "cpu_limit",
-         "stages.ingest.resources.cpu_limit: must be more than 0, got 0 - use a value above 0"),
-        ("      memory_limit_mb: 1024", "      memory_limit_mb: 1GB", "1GB",
-         "stages.ingest.resources.memory_limit_mb: expected a whole number, got '1GB' - "
-         "write a whole number, e.g. 3"),
-        ("    resources: {gpu: 1}", "    resources: {gpus: 1}", "gpus",
-         "stages.train.resources.gpus: unknown key - did you mean 'gpu'?"),
-        ("    resources: {gpu: 1}", "    resources: {gpu: -1}", "gpu: -1",
-         "stages.train.resources.gpu: must be at least 0, got -1 - use 0 or more"),
-        ("      backoff_factor: 1.5", "      backoff_factor: 0.5", "backoff_factor",
-         "stages.ingest.retries.backoff_factor: must be at least 1, got 0.5 - use 1 or more"),
-        ("    retries: 2", "    retries: 2.5", "retries: 2.5",
-         "stages.train.retries: expected a whole number or a mapping, got 2.5 - "
-         "write a whole number, e.g. 3"),
-        ("    retries: 2", "    retries: -2", "retries: -2",
-         "stages.train.retries: must be at least 0, got -2 - use 0 or more"),
-        ("      port: 8080", "      port: 70000", "70000",
-         "stages.serve.service.port: must be at most 65535, got 70000 - use 65535 or less"),
-        ("      readiness_path: /ready", "      readiness_path: ready", "readiness_path",
-         "stages.serve.service.readiness_path: must start with '/', got 'ready' - "
-         "write an HTTP path such as /healthz"),
-        ("      predict_function: score_rows", "      predict_function: score-rows", "score-rows",
-         "stages.serve.service.predict_function: must be a Python function name, got "
-         "'score-rows' - name a function the notebook defines"),
-        ("      ingress: true", "      ingres: true", "ingres",
-         "stages.serve.service.ingres: unknown key - did you mean 'ingress'?"),
-        ("    kind: service", "    kind: server", "server",
-         "stages.api.kind: expected 'batch' or 'service', got 'server' - use 'batch' or "
-         "'service'"),
-        ("    path: pipeline/api.py", "    path: pipeline/api.r", "api.r",
-         "stages.api.path: must name a .py or .ipynb file, got 'pipeline/api.r' - "
-         "point it at a module or notebook"),
-        ("    path: pipeline/notify.py", "    pth: pipeline/notify.py", "  notify:",
-         "stages.notify.path: is required - add 'path:' under stages.notify"),
+        (
+            "  image: ghcr",
+            "  imag: ghcr",
+            "imag:",
+            "pipeline.imag: unknown key - did you mean 'image'?",
+        ),
+        (
+            "  image_pull_secrets: [regcred",
+            "  image_pull_secrets: [RegCred",
+            "RegCred",
+            "pipeline.image_pull_secrets[0]: 'RegCred' is not a Kubernetes Secret name - write "
+            "the Secret's name: lower-case letters, digits, '-' and '.' (at most 253), e.g. regcred",
+        ),
+        (
+            "  image_pull_secrets: [regcred, registry.example.com]",
+            "  image_pull_secrets: regcred",
+            "image_pull_secrets",
+            "pipeline.image_pull_secrets: expected a list, got 'regcred' - write a YAML list: "
+            "'[a, b]' or one '- item' per line",
+        ),
+        (
+            "  image_pull_secrets: [regcred",
+            "  image_pull_secrets: [-regcred",
+            "-regcred",
+            "pipeline.image_pull_secrets[0]: '-regcred' is not a Kubernetes Secret name - write "
+            "the Secret's name: lower-case letters, digits, '-' and '.' (at most 253), e.g. regcred",
+        ),
+        (
+            "  secrets_group: prod",
+            "  secret_group: prod",
+            "secret_group",
+            "pipeline.secret_group: unknown key - did you mean 'secrets_group'?",
+        ),
+        (
+            "  log_level: DEBUG",
+            "  log_level: debug",
+            "debug",
+            "pipeline.log_level: expected 'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL', got "
+            "'debug' - use 'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL'",
+        ),
+        (
+            "  name: churn-model",
+            "  name: churn model",
+            "churn model",
+            "pipeline.name: may only hold letters, digits, '-' and '.', got 'churn model' - "
+            "rename it, e.g. 'my-pipeline'",
+        ),
+        (
+            "  namespace: ml-prod",
+            "  namespace: [ml]",
+            "namespace",
+            "pipeline.namespace: expected text, got ['ml'] - put the value in quotes",
+        ),
+        (
+            "    depends_on: [ingest]",
+            "    depend_on: [ingest]",
+            "depend_on",
+            "stages.train.depend_on: unknown key - did you mean 'depends_on'?",
+        ),
+        (
+            "    depends_on: [ingest]",
+            "    depends_on: ingest",
+            "depends_on: ingest",
+            "stages.train.depends_on: expected a list, got 'ingest' - write a YAML list: '[a, b]' "
+            "or one '- item' per line",
+        ),
+        (
+            "      BATCH_SIZE: 500",
+            "      BATCH_SIZE: {n: 500}",
+            "BATCH_SIZE",
+            "stages.ingest.env.BATCH_SIZE: expected text or a whole number or a number or true or "
+            "false, got {'n': 500} - put the value in quotes",
+        ),
+        (
+            "        key: ingest-token",
+            "        kye: ingest-token",
+            "kye",
+            "stages.ingest.secrets.TOKEN.kye: unknown key - did you mean 'key'?",
+        ),
+        (
+            "        secret: db",
+            "        key: db",
+            "PASSWORD",
+            "stages.ingest.secrets.PASSWORD.secret: is required - add 'secret:' under "
+            "stages.ingest.secrets.PASSWORD",
+        ),
+        (
+            "      cpu_limit: 2",
+            "      cpu_limit: 0",
+            "cpu_limit",
+            "stages.ingest.resources.cpu_limit: must be more than 0, got 0 - use a value above 0",
+        ),
+        (
+            "      memory_limit_mb: 1024",
+            "      memory_limit_mb: 1GB",
+            "1GB",
+            "stages.ingest.resources.memory_limit_mb: expected a whole number, got '1GB' - "
+            "write a whole number, e.g. 3",
+        ),
+        (
+            "    resources: {gpu: 1}",
+            "    resources: {gpus: 1}",
+            "gpus",
+            "stages.train.resources.gpus: unknown key - did you mean 'gpu'?",
+        ),
+        (
+            "    resources: {gpu: 1}",
+            "    resources: {gpu: -1}",
+            "gpu: -1",
+            "stages.train.resources.gpu: must be at least 0, got -1 - use 0 or more",
+        ),
+        (
+            "      backoff_factor: 1.5",
+            "      backoff_factor: 0.5",
+            "backoff_factor",
+            "stages.ingest.retries.backoff_factor: must be at least 1, got 0.5 - use 1 or more",
+        ),
+        (
+            "    retries: 2",
+            "    retries: 2.5",
+            "retries: 2.5",
+            "stages.train.retries: expected a whole number or a mapping, got 2.5 - "
+            "write a whole number, e.g. 3",
+        ),
+        (
+            "    retries: 2",
+            "    retries: -2",
+            "retries: -2",
+            "stages.train.retries: must be at least 0, got -2 - use 0 or more",
+        ),
+        (
+            "      port: 8080",
+            "      port: 70000",
+            "70000",
+            "stages.serve.service.port: must be at most 65535, got 70000 - use 65535 or less",
+        ),
+        (
+            "      readiness_path: /ready",
+            "      readiness_path: ready",
+            "readiness_path",
+            "stages.serve.service.readiness_path: must start with '/', got 'ready' - "
+            "write an HTTP path such as /healthz",
+        ),
+        (
+            "      predict_function: score_rows",
+            "      predict_function: score-rows",
+            "score-rows",
+            "stages.serve.service.predict_function: must be a Python function name, got "
+            "'score-rows' - name a function the notebook defines",
+        ),
+        (
+            "      ingress: true",
+            "      ingres: true",
+            "ingres",
+            "stages.serve.service.ingres: unknown key - did you mean 'ingress'?",
+        ),
+        (
+            "    kind: service",
+            "    kind: server",
+            "server",
+            "stages.api.kind: expected 'batch' or 'service', got 'server' - use 'batch' or "
+            "'service'",
+        ),
+        (
+            "    path: pipeline/api.py",
+            "    path: pipeline/api.r",
+            "api.r",
+            "stages.api.path: must name a .py or .ipynb file, got 'pipeline/api.r' - "
+            "point it at a module or notebook",
+        ),
+        (
+            "    path: pipeline/notify.py",
+            "    pth: pipeline/notify.py",
+            "  notify:",
+            "stages.notify.path: is required - add 'path:' under stages.notify",
+        ),
     ],
 )
 def test_errors_name_line_and_field(
@@ -490,7 +599,7 @@ def test_pipeline_section_that_is_not_a_mapping(project) -> None:
 
 def test_every_problem_at_once_and_config_error(project) -> None:
     text = (
-        FULL_V2.replace("  schedule: \"30 2 * * 1-5\"", "  schedule: sometimes")
+        FULL_V2.replace('  schedule: "30 2 * * 1-5"', "  schedule: sometimes")
         .replace("    timeout: 600", "    timeout: forever")
         .replace("notebooks/serve.ipynb", "notebooks/serv.ipynb")
         .replace("    depends_on: [train]", "    depends_on: [trian]")
@@ -508,8 +617,25 @@ def test_every_problem_at_once_and_config_error(project) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["regcred", "a", "registry.example.com", "a-b.c-d", "0", "x" * 253,
-     "RegCred", "-a", "a-", "a..b", ".a", "a_b", "a b", "x" * 254, "", "a\n", "é"],
+    [
+        "regcred",
+        "a",
+        "registry.example.com",
+        "a-b.c-d",
+        "0",
+        "x" * 253,
+        "RegCred",
+        "-a",
+        "a-",
+        "a..b",
+        ".a",
+        "a_b",
+        "a b",
+        "x" * 254,
+        "",
+        "a\n",
+        "é",
+    ],
 )
 def test_a_pull_secret_name_is_checked_as_the_cluster_side_checks_object_names(
     project, name: str

@@ -15,7 +15,11 @@ from bodywork_jupyter.pipeline import notebook, pymodule, stagefiles
 
 def make_notebook(path: Path, params: str = "alpha = 0.5\n", outputs: bool = True) -> Path:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     cell = nbformat.v4.new_code_cell(params)
     cell.metadata["tags"] = ["parameters"]
     body = nbformat.v4.new_code_cell("print(alpha)")
@@ -85,7 +89,9 @@ def test_unsorted_notebooks_keep_their_key_order(tmp_path: Path) -> None:
     ("content", "message"),
     [("not json", "invalid JSON"), ('{"a": 1}', "no 'cells'"), (None, "no such notebook")],
 )
-def test_broken_notebooks_get_a_clear_error(tmp_path: Path, content: str | None, message: str) -> None:
+def test_broken_notebooks_get_a_clear_error(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
     path = tmp_path / "nb.ipynb"
     if content is not None:
         path.write_text(content, encoding="utf-8")
@@ -136,10 +142,16 @@ MODULE = '#!/usr/bin/env python\n"""Serve."""\n\nimport flask\n'
 def test_module_tag_block_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "serve.py"
     path.write_text(MODULE, encoding="utf-8")
-    assert pymodule.write_tag(path, {"stage": "serve", "kind": "service", "service": {"port": 5000}})
+    assert pymodule.write_tag(
+        path, {"stage": "serve", "kind": "service", "service": {"port": 5000}}
+    )
     text = path.read_text(encoding="utf-8")
     assert text.startswith("#!/usr/bin/env python\n# /// bodywork\n# stage: serve\n")
-    assert pymodule.read_tag(path) == {"stage": "serve", "kind": "service", "service": {"port": 5000}}
+    assert pymodule.read_tag(path) == {
+        "stage": "serve",
+        "kind": "service",
+        "service": {"port": 5000},
+    }
     assert pymodule.write_tag(path, {"stage": "serve2"})
     assert pymodule.read_tag(path) == {"stage": "serve2"}
     assert pymodule.write_tag(path, None)
@@ -156,7 +168,9 @@ def test_an_unclosed_module_block_is_an_error(tmp_path: Path) -> None:
 def test_an_invalid_tag_is_refused_and_the_file_left_alone(tmp_path: Path) -> None:
     path = make_notebook(tmp_path / "nb.ipynb")
     before = path.read_bytes()
-    with pytest.raises(TagError, match=r"metadata\.bodywork\.retires: unknown key - did you mean 'retries'"):
+    with pytest.raises(
+        TagError, match=r"metadata\.bodywork\.retires: unknown key - did you mean 'retries'"
+    ):
         stagefiles.write_tag(path, {"stage": "nb", "retires": 2})
     assert path.read_bytes() == before
 
@@ -165,9 +179,13 @@ def test_scan_finds_tagged_files_and_skips_the_rest(tmp_path: Path) -> None:
     make_notebook(tmp_path / "a.ipynb")
     notebook.write_tag(make_notebook(tmp_path / "b.ipynb"), {"stage": "b"})
     (tmp_path / ".ipynb_checkpoints").mkdir()
-    notebook.write_tag(make_notebook(tmp_path / ".ipynb_checkpoints" / "b-checkpoint.ipynb"), {"stage": "b"})
+    notebook.write_tag(
+        make_notebook(tmp_path / ".ipynb_checkpoints" / "b-checkpoint.ipynb"), {"stage": "b"}
+    )
     (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg" / "serve.py").write_text("# /// bodywork\n# stage: serve\n# ///\n", encoding="utf-8")
+    (tmp_path / "pkg" / "serve.py").write_text(
+        "# /// bodywork\n# stage: serve\n# ///\n", encoding="utf-8"
+    )
     found, problems = stagefiles.scan(tmp_path)
     assert problems == []
     assert [(f.path, f.stage) for f in found] == [("b.ipynb", "b"), ("pkg/serve.py", "serve")]

@@ -35,7 +35,9 @@ def service_project(folder: Path, example: str | None = None, *cells: str) -> Pa
     with ``example:`` (YAML text, indented under ``service``) when given."""
     notebook(folder / "prep.ipynb", "print('prep')")
     notebook(folder / "serve.ipynb", "def predict(request):\n    return request", *cells)
-    lines = ["      example:", *(f"        {line}" for line in example.splitlines())] if example else []
+    lines = (
+        ["      example:", *(f"        {line}" for line in example.splitlines())] if example else []
+    )
     write_yaml(
         folder,
         "\n".join(
@@ -175,8 +177,11 @@ def test_a_notebook_first_code_cell_with_one_wins() -> None:
 
 def test_a_module_service_is_read_the_same_way(tmp_path: Path) -> None:
     module = tmp_path / "serve.py"
-    module.write_text("def predict(x):\n    return x\n\nif __name__ == '__main__':\n"
-                      "    print(predict({'x': 3}))\n", encoding="utf-8")
+    module.write_text(
+        "def predict(x):\n    return x\n\nif __name__ == '__main__':\n"
+        "    print(predict({'x': 3}))\n",
+        encoding="utf-8",
+    )
     assert file_example(module) == {"x": 3}
     assert file_example(tmp_path / "missing.py") is None
 
@@ -190,8 +195,12 @@ def test_the_iris_example_notebook_gives_its_flower() -> None:
 
 
 def test_given_example_wins_over_the_notebooks(tmp_path: Path) -> None:
-    given = with_examples(load_pipeline(service_project(tmp_path / "a", "{x: 1}", "predict({'x': 2})")))
-    inferred = with_examples(load_pipeline(service_project(tmp_path / "b", None, "predict({'x': 2})")))
+    given = with_examples(
+        load_pipeline(service_project(tmp_path / "a", "{x: 1}", "predict({'x': 2})"))
+    )
+    inferred = with_examples(
+        load_pipeline(service_project(tmp_path / "b", None, "predict({'x': 2})"))
+    )
     none = with_examples(load_pipeline(service_project(tmp_path / "c", None, "predict(row)")))
     examples = [p.stages["serve"].service.example for p in (given, inferred, none)]  # type: ignore[union-attr]
     assert examples == [{"x": 1}, {"x": 2}, None]

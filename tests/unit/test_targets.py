@@ -27,8 +27,9 @@ class GitOnlyTarget(LocalTarget):
 
 @pytest.fixture
 def gitonly() -> object:
-    registry.register("gitonly", lambda options: GitOnlyTarget(options.model_copy(
-        update={"name": "local"})))
+    registry.register(
+        "gitonly", lambda options: GitOnlyTarget(options.model_copy(update={"name": "local"}))
+    )
     yield
     registry.unregister("gitonly")
 
@@ -36,14 +37,19 @@ def gitonly() -> object:
 def cli(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bodywork_jupyter", *args, "--state-dir", str(state_dir)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 def test_the_registry_opens_local_and_refuses_unknown_targets(tmp_path: Path) -> None:
     target = open_target(TargetOptions(state_dir=tmp_path))
     assert isinstance(target, LocalTarget) and target.state_dir == tmp_path.resolve()
-    with pytest.raises(BadInputError, match="--target argo: deploying to Argo Workflows is not available yet - export"):
+    with pytest.raises(
+        BadInputError,
+        match="--target argo: deploying to Argo Workflows is not available yet - export",
+    ):
         open_target(TargetOptions(name="argo"))
     with pytest.raises(
         BadInputError, match=r"--target nowhere: no such target \(targets: local, kubernetes, k8s"
@@ -57,8 +63,13 @@ def test_kubernetes_without_a_cluster_is_a_clear_error(tmp_path: Path, name: str
     """No kubeconfig and not inside a cluster: exit 3, saying what to do, for every command."""
     env = {**os.environ, "KUBECONFIG": str(tmp_path / "missing"), "NO_COLOR": "1"}
     env.pop("KUBERNETES_SERVICE_HOST", None)
-    for args in (["get", "runs"], ["get", "deployments"], ["cancel", "x"],
-                 ["delete", "deployment", "x"], ["configure-cluster", "--namespace", "ml"]):
+    for args in (
+        ["get", "runs"],
+        ["get", "deployments"],
+        ["cancel", "x"],
+        ["delete", "deployment", "x"],
+        ["configure-cluster", "--namespace", "ml"],
+    ):
         result = subprocess.run(
             [sys.executable, "-m", "bodywork_jupyter", *args, "--target", name],
             capture_output=True, text=True, timeout=60, env=env,
@@ -86,8 +97,14 @@ def test_cluster_options_are_refused_by_the_local_target(tmp_path: Path) -> None
 
 
 def test_every_cli_command_takes_the_target(tmp_path: Path) -> None:
-    for args in (["get", "runs"], ["get", "deployments"], ["logs", "x"], ["cancel", "x"],
-                 ["delete", "deployment", "x"], ["deploy", str(tmp_path)]):
+    for args in (
+        ["get", "runs"],
+        ["get", "deployments"],
+        ["logs", "x"],
+        ["cancel", "x"],
+        ["delete", "deployment", "x"],
+        ["deploy", str(tmp_path)],
+    ):
         result = cli(*args, "--target", "argo", state_dir=tmp_path)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert "--target argo: deploying to Argo Workflows is not available yet" in result.stderr

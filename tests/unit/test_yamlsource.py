@@ -19,7 +19,9 @@ def only_error(text: str) -> str:
 
 
 def test_lines_of_keys_and_list_items() -> None:
-    text = "version: '2.0'\npipeline:\n  name: x\nstages:\n  a:\n    args:\n      - one\n      - two\n"
+    text = (
+        "version: '2.0'\npipeline:\n  name: x\nstages:\n  a:\n    args:\n      - one\n      - two\n"
+    )
     doc, problems = load_yaml(text, "f.yaml")
     assert problems == []
     assert doc.lines[("pipeline", "name")] == 3
@@ -95,8 +97,10 @@ def test_duplicate_keys_are_errors_with_both_lines() -> None:
         "bodywork.yaml:4: pipeline.name: duplicate key (first given on line 3) - keep one of "
         "them: YAML would silently use the last"
     ) in rendered
-    assert any(r.startswith("bodywork.yaml:7: stages.a: duplicate key (first given on line 6)")
-               for r in rendered)
+    assert any(
+        r.startswith("bodywork.yaml:7: stages.a: duplicate key (first given on line 6)")
+        for r in rendered
+    )
     assert result.pipeline is None
 
 

@@ -41,9 +41,8 @@ def restarting(pods: Iterable[Pod], container: str = CONTAINER) -> str | None:
                 ended = f"exited with code {last.get('exitCode')} ({last.get('reason')})"
             waiting = ((status.get("state") or {}).get("waiting") or {}).get("reason")
             times = "once" if count == 1 else f"{count} times"
-            return (
-                f"pod {name(pod)} {ended}; its Deployment restarted it {times}"
-                + (f" ({waiting})" if waiting else "")
+            return f"pod {name(pod)} {ended}; its Deployment restarted it {times}" + (
+                f" ({waiting})" if waiting else ""
             )
     return None
 

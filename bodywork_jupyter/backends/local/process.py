@@ -73,8 +73,10 @@ class RunnerProcess:
             env = {**env, SHARED_LISTENER_FD: str(self.shared_fd)}
             fds.append(self.shared_fd)
         # a batch notebook's runner is forked from a warm one (forking.py) when it can be
-        forked = None if fds else await forking.start_runner(
-            self.spec_path, env, self.cwd, limit=1 << 20
+        forked = (
+            None
+            if fds
+            else await forking.start_runner(self.spec_path, env, self.cwd, limit=1 << 20)
         )
         self._proc = forked or await asyncio.create_subprocess_exec(
             sys.executable,

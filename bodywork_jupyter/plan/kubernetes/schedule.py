@@ -115,9 +115,7 @@ def _controller_pod(
     )
 
 
-def controller_job(
-    plan: Plan, run_id: str, *, options: KubernetesOptions, image: str
-) -> Manifest:
+def controller_job(plan: Plan, run_id: str, *, options: KubernetesOptions, image: str) -> Manifest:
     """A batch/v1 Job running the controller for one run that ``bodywork deploy`` recorded.
 
     The controller runs the engine in the cluster (so the run goes on when the laptop
