@@ -200,6 +200,15 @@ def run_shell_dag(folder: Path, out: Path, env: dict[str, str]) -> float | None:
     return time.perf_counter() - started
 
 
+def machine_header(before: tuple[float, ...], after: tuple[float, ...]) -> str:
+    """The machine, the time and its load (1 min) before and after: a table's first line."""
+    return (
+        f"Machine: {time.strftime('%Y-%m-%d %H:%M')}, {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, load average (1 min) "
+        f"before/after {before[0]:.2f}/{after[0]:.2f}"
+    )
+
+
 def stats(values: list[float]) -> tuple[float, float, float]:
     return statistics.median(values), min(values), max(values)
 
@@ -381,9 +390,7 @@ def main() -> None:
     load_after = os.getloadavg()
 
     print(
-        f"Machine: {time.strftime('%Y-%m-%d %H:%M')}, {platform.system()} {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}, load average (1 min) "
-        f"before/after {load_before[0]:.2f}/{load_after[0]:.2f}; {args.runs} timed runs each, "
+        f"{machine_header(load_before, load_after)}; {args.runs} timed runs each, "
         f"after one warm-up run. Each notebook sleeps {SLEEP} s.\n"
     )
     print("| Command | median s | min s | max s | vs papermill subprocesses |")

@@ -17,13 +17,14 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_dag import machine_header  # (run as a script: its folder is on the path)
 
 LAUNCHERS = {
     "`python -m ipykernel_launcher` (a kernelspec's)": "ipykernel_launcher",
@@ -82,12 +83,7 @@ async def main() -> None:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     load_after = os.getloadavg()
-    print(
-        f"Machine: {time.strftime('%Y-%m-%d %H:%M')}, {platform.system()} "
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"load average (1 min) before/after {load_before[0]:.2f}/{load_after[0]:.2f}; "
-        f"{args.runs} kernels each, in turns.\n"
-    )
+    print(f"{machine_header(load_before, load_after)}; {args.runs} kernels each, in turns.\n")
     print(f"| Cold kernel started by | shutdown median s | min s | max s | over {SLOW_SECONDS} s |")
     print("|---|---:|---:|---:|---:|")
     for label, values in times.items():
