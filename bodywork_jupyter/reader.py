@@ -23,6 +23,8 @@ from bodywork_jupyter.targets.base import Target
 #: Lines the runner writes for its supervisor, not for people.
 EVENT_PREFIX = "::bodywork-event::"
 LOG_CHUNK = 1 << 20
+#: runs read at once for a deployment's view (its serving run is looked for further back)
+RECENT_RUNS = 20
 POLL_SECONDS = 0.2
 #: A commit as people read it (git's short form, as ``source`` shows it too).
 SHORT_COMMIT = 8
@@ -210,9 +212,13 @@ class RunReader:
         return stage, urls[stage]
 
     def _view(self, record: Deployment) -> DeploymentView:
-        recent = self.target.runs(record.name, limit=20, with_plan=False)
+        recent = self.target.runs(record.name, limit=RECENT_RUNS, with_plan=False)
         newest = recent[0] if recent else None
         serving = next((r for r in recent if r.status == states.DEPLOYED), None)
+        if serving is None and len(recent) == RECENT_RUNS:
+            # many failed redeploys in a row: the serving version is older than them all
+            older = self.target.runs(record.name, limit=1, status=states.DEPLOYED)
+            serving = older[0] if older else None
         rows = self.target.stages(serving.id) if serving else []
         urls = urls_of(rows)
         exits = self._exits(serving.id, rows) if serving else {}

@@ -515,12 +515,20 @@ class RunStore:
         return [_run(r) for r in rows]
 
     def runs(
-        self, deployment: str | None = None, limit: int = 50, with_plan: bool = True
+        self,
+        deployment: str | None = None,
+        limit: int = 50,
+        with_plan: bool = True,
+        status: str | None = None,
     ) -> list[Run]:
         columns = "*" if with_plan else self._no_plan
-        query = f"SELECT {columns} FROM runs" + (" WHERE deployment=?" if deployment else "")
+        where = [("deployment=?", deployment), ("status=?", status)]
+        wanted = [(clause, value) for clause, value in where if value]
+        query = f"SELECT {columns} FROM runs"
+        if wanted:
+            query += " WHERE " + " AND ".join(clause for clause, _ in wanted)
         query += " ORDER BY created DESC LIMIT ?"
-        args: tuple[Any, ...] = (deployment, limit) if deployment else (limit,)
+        args = (*(value for _, value in wanted), limit)
         return [_run(r) for r in self._db.execute(query, args).fetchall()]
 
     def last_seq(self) -> int:

@@ -242,8 +242,13 @@ class Target(ABC):
 
     @abstractmethod
     def runs(
-        self, deployment: str | None = None, limit: int = 50, with_plan: bool = False
-    ) -> list[Run]: ...
+        self,
+        deployment: str | None = None,
+        limit: int = 50,
+        with_plan: bool = False,
+        status: str | None = None,
+    ) -> list[Run]:
+        """Runs newest first; ``status``: only runs in that state."""
 
     @abstractmethod
     def stages(self, run_id: str) -> list[StageState]: ...

@@ -173,3 +173,30 @@ def test_a_store_from_before_started_by_reads_its_runs_as_started_by_nobody(
     # upgraded in place: its new runs say who started them
     new = store.create_run("demo", "demo", "local", {}, PLAN, started_by="ada")
     assert store.get_run(new.id).started_by == "ada"  # type: ignore[union-attr]
+
+
+def test_the_serving_run_is_found_behind_many_failed_redeploys(tmp_path: Path) -> None:
+    """The deployment view reads a deployment's newest runs at once: a serving version older
+    than all of them (more failed redeploys in a row than it reads) is still the one shown."""
+    from bodywork_jupyter.backends.local.target import LocalTarget
+    from bodywork_jupyter.reader import RECENT_RUNS, RunReader
+    from bodywork_jupyter.targets import TargetOptions
+
+    store = RunStore(tmp_path)
+    served = store.create_run("demo", "demo", "local", {}, PLAN)
+    store.record(served.id, "run.started")
+    store.record(served.id, "stage.starting", "serve", 1)
+    store.record(served.id, "stage.ready", "serve", 1, url="http://127.0.0.1:9")
+    store.record(served.id, "run.deployed", message="services ready")
+    for _ in range(RECENT_RUNS + 5):
+        failed = store.create_run("demo", "demo", "local", {}, PLAN)
+        store.record(failed.id, "run.started")
+        store.record(failed.id, "run.failed", message="boom")
+    reader = RunReader(LocalTarget(TargetOptions(name="local", state_dir=tmp_path)))
+    view = reader.deployment("demo")
+    assert view.serving_run is not None and view.serving_run.id == served.id
+    assert view.run is not None and view.run.id == failed.id
+    assert (view.status, view.urls) == ("serving", {"serve": "http://127.0.0.1:9"})
+    assert reader.serving_instead(view.run) is not None
+    assert [r.id for r in store.runs("demo", limit=3, status="deployed")] == [served.id]
+    store.close()

@@ -47,9 +47,16 @@ class ClusterRecords:
         return _newest(found, limit)
 
     def runs(
-        self, deployment: str | None = None, limit: int = 50, with_plan: bool = False
+        self,
+        deployment: str | None = None,
+        limit: int = 50,
+        with_plan: bool = False,
+        status: str | None = None,
     ) -> list[Run]:
-        found = _newest(self._summaries(deployment), limit)
+        summaries = self._summaries(deployment)
+        if status is not None:
+            summaries = [r for r in summaries if r.status == status]
+        found = _newest(summaries, limit)
         if not with_plan or not found:
             return found
         plans = {}

@@ -349,11 +349,15 @@ class KubernetesTarget(Target):
         return _newest(found, limit)
 
     def runs(
-        self, deployment: str | None = None, limit: int = 50, with_plan: bool = False
+        self,
+        deployment: str | None = None,
+        limit: int = 50,
+        with_plan: bool = False,
+        status: str | None = None,
     ) -> list[Run]:
         found: list[Run] = []
         for namespace in self.namespaces():
-            listed = self.records(namespace).runs(deployment, limit, with_plan)
+            listed = self.records(namespace).runs(deployment, limit, with_plan, status)
             found += self._note(namespace, listed)
         return _newest(found, limit)
 

@@ -318,9 +318,13 @@ class LocalTarget(Target):
         return self.store.runs_with_prefix(prefix, limit)
 
     def runs(
-        self, deployment: str | None = None, limit: int = 50, with_plan: bool = False
+        self,
+        deployment: str | None = None,
+        limit: int = 50,
+        with_plan: bool = False,
+        status: str | None = None,
     ) -> list[Run]:
-        return self.store.runs(deployment, limit, with_plan)
+        return self.store.runs(deployment, limit, with_plan, status)
 
     def stages(self, run_id: str) -> list[StageState]:
         return self.store.stages(run_id)
