@@ -9,6 +9,7 @@ limit                  what happens                                           wh
 ``max_body_bytes``     a larger body: 413, read no further than the limit     ``guard``
 JSON depth (100)       a ``predict`` body nested deeper: 400, never parsed    ``load_json``
 header timeout         headers not in within it: 408 and closed               protocol
+body timeout (60 s)    a body not in within it of its headers: 408, closed    protocol
 keep-alive (5 s)       an idle connection between requests is closed          uvicorn
 ``max_connections``    one beyond it: the longest waiting for a request is    protocol
                        closed (408), or, when all are busy, 503 for it
@@ -17,11 +18,12 @@ stopping (drain)       every answer says ``Connection: close``; a connection   p
 =====================  =====================================================  ==========
 
 Every refusal is JSON ``{"error": "..."}`` saying what was wrong. The connection limit
-and the header timeout live in the HTTP protocol (uvicorn's httptools one, or its h11 one
-without httptools, subclassed with one mixin): uvicorn
-has no header timeout (its keep-alive timer restarts on every byte), and an ASGI app only
-sees a request once its headers are in. A module service binds its port itself: these
-limits are its own server's business.
+and the two timeouts live in the HTTP protocol (uvicorn's httptools one, or its h11 one
+without httptools, subclassed with one mixin): uvicorn has no header or body timeout (its
+keep-alive timer restarts on every byte), and an ASGI app only sees a request once its
+headers are in. Without the body timeout, a body trickled a byte at a time would hold its
+connection, and its place among ``max_connections``, for ever. A module service binds its
+port itself: these limits are its own server's business.
 """
 
 from __future__ import annotations
@@ -284,6 +286,7 @@ class _Guarded(asyncio.Protocol):
     connections: set[Any]
     cycle: Any
     _header_timer: asyncio.TimerHandle | None = None
+    _body_timer: asyncio.TimerHandle | None = None
     _waiting_since: float | None = None  # loop time since when no request is in
     _draining = False  # the server is stopping: no connection is kept alive any more
     #: the server was told to stop and still takes connections: none is kept alive
@@ -321,6 +324,13 @@ class _Guarded(asyncio.Protocol):
             # the next request on a kept-alive connection: due from its first byte, and
             # not restarted by the bytes after it (a slow drip is still late)
             self._arm_header_timer()
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and self._head_in():
+            if self._body_timer is None:  # a body still to come: due from its headers
+                timeout = self.settings.body_timeout_seconds
+                self._body_timer = self.loop.call_later(timeout, self._body_late, cycle)
+        elif self._body_timer is not None:
+            self._disarm_body_timer()
 
     def _request_came(self) -> None:
         if self._draining or self.closing_all:
@@ -364,6 +374,7 @@ class _Guarded(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_timer()
+        self._disarm_body_timer()
         super().connection_lost(exc)
 
     def send_400_response(self, msg: str) -> None:
@@ -390,6 +401,26 @@ class _Guarded(asyncio.Protocol):
         if not self.transport.is_closing() and not self._head_in():
             timeout = self.settings.header_timeout_seconds
             self._drop_waiting(f"the request's headers did not arrive within {timeout:g} s")
+
+    def _disarm_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_late(self, cycle: Any) -> None:
+        self._body_timer = None
+        if self.cycle is not cycle or not cycle.more_body or self.transport.is_closing():
+            return
+        timeout = self.settings.body_timeout_seconds
+        if cycle.flow.read_paused:
+            # the app has not taken what came (uvicorn stopped reading): not the client's
+            # delay, so it gets another while
+            self._body_timer = self.loop.call_later(timeout, self._body_late, cycle)
+            return
+        if not cycle.response_started:
+            why = f"the request's body did not arrive within {timeout:g} s of its headers"
+            self.transport.write(raw_response(408, why))
+        self.transport.close()  # the app's receive() now says the client disconnected
 
     def _drop_waiting(self, why: str = _EVICTED) -> None:
         """Closes a connection with no request in: 408 if part of one came, else silently."""

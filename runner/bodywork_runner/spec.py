@@ -46,6 +46,7 @@ class ServiceSettings:
     max_body_bytes: int = 10_000_000  # a larger request body is refused with 413
     max_connections: int = 100  # open connections beyond it are answered 503 and closed
     header_timeout_seconds: float = 10.0  # a request's headers must arrive within it
+    body_timeout_seconds: float = 60.0  # its body within this of its headers
     #: micro-batching of the predict function (bodywork_runner.batching): at most this many
     #: requests a call, 0 for none; the first of a batch waits at most the wait for more
     batch_max_size: int = 0

@@ -34,6 +34,7 @@ from bodywork_runner.spec import ServiceSettings
 from tests.projects import free_port
 
 HEADER_TIMEOUT = 2.0
+BODY_TIMEOUT = 3.0
 MAX_CONNECTIONS = 8
 MB = 1_000_000
 
@@ -111,6 +112,7 @@ def service(
         "port": free_port(),
         "host": "127.0.0.1",
         "header_timeout_seconds": HEADER_TIMEOUT,
+        "body_timeout_seconds": BODY_TIMEOUT,
         "max_connections": MAX_CONNECTIONS,
     }  # max_body_bytes: the default, 10 MB
     spec = make_spec(tmp / "project", "predict.ipynb", tmp, kind="service", service=settings)
@@ -212,6 +214,32 @@ def test_slow_headers_are_dropped_after_the_timeout(service: Service) -> None:
         assert status == 408 and "did not arrive within 2 s" in body["error"]
         assert _read_all(silent) == b""  # nothing was asked: closed without an answer
     assert HEADER_TIMEOUT * 0.9 < dropped < HEADER_TIMEOUT + 2
+    assert service.call("POST", "/predict", b"[]") == (200, {"items": 0})
+
+
+def test_a_trickled_body_is_dropped_after_the_body_timeout(service: Service) -> None:
+    """Headers in at once, then a byte of body every 0.2 s: each byte keeps the connection
+    busy, so only the body timeout (from the headers) ends it."""
+    body = b"[" + b"1," * 1000 + b"1]"
+    with service.connect() as drip, service.connect() as steady:
+        started = time.monotonic()
+        drip.sendall(_request("POST", "/predict", body)[: -len(body)])
+        # a slow body that does arrive within the timeout is served
+        steady.sendall(_request("POST", "/predict", body)[: -len(body)])
+        for piece in (body[:10], body[10:-1], body[-1:]):
+            time.sleep(0.5)
+            steady.sendall(piece)
+        assert _parse(_read_all(steady)) == (200, {"items": 1001})
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            for byte in body:
+                if time.monotonic() - started > BODY_TIMEOUT + 5:
+                    break
+                time.sleep(0.2)
+                drip.sendall(bytes([byte]))
+        dropped = time.monotonic() - started
+        status, answer = _parse(_read_all(drip))
+    assert status == 408 and "body did not arrive within 3 s of its headers" in answer["error"]
+    assert BODY_TIMEOUT * 0.9 < dropped < BODY_TIMEOUT + 2
     assert service.call("POST", "/predict", b"[]") == (200, {"items": 0})
 
 
