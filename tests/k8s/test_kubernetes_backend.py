@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -33,11 +34,12 @@ from bodywork_helpers import (
     shared_folder,
     write_project,
 )
-from k8s_helpers import Kube, wait_for
+from k8s_helpers import Kube, deployment, wait_for
 from kubernetes import client, watch
 
 from bodywork_jupyter.backends.kubernetes.backend import KubeHandle, KubernetesBackend
 from bodywork_jupyter.backends.kubernetes.cluster import Cluster
+from bodywork_jupyter.backends.kubernetes.logs import last_failure
 from bodywork_jupyter.backends.kubernetes.watching import ObjectStream, to_queue
 from bodywork_jupyter.engine.backend import Attempt, Outcome
 from bodywork_jupyter.engine.engine import Engine, EngineResult
@@ -45,6 +47,7 @@ from bodywork_jupyter.engine.store import Event, RunStore
 from bodywork_jupyter.pipeline.load import load_pipeline
 from bodywork_jupyter.plan import Plan, plan_pipeline
 from bodywork_jupyter.plan.kubernetes import KubernetesOptions
+from bodywork_runner.events import format_event
 from bodywork_runner.spec import Source
 
 pytestmark = pytest.mark.k8s
@@ -417,6 +420,44 @@ def test_a_crashing_service_fails_fast_and_its_version_is_removed(
     # the version that never became ready is gone; no Service was ever pointed at it
     assert kube.apps.list_namespaced_deployment(kube.namespace).items == []
     assert kube.core.list_namespaced_service(kube.namespace).items == []
+
+
+def test_what_a_crashed_container_said_is_read_from_its_previous_log(
+    kube: Kube, cluster: Cluster
+) -> None:
+    # a loaded node: the container crashed before its log was followed, and restarted;
+    # its second run (an emptyDir outlives a container) says nothing and keeps running
+    said = format_event("stage.failed", stage="serve", message="cell 1 raised OSError: no model")
+    script = (
+        "import os, time\n"
+        "if os.path.exists('/scratch/ran'):\n    time.sleep(600)\n"
+        f"open('/scratch/ran', 'w').close(); print({said!r}, flush=True); raise SystemExit(1)"
+    )
+    container = client.V1Container(
+        name="stage",
+        image="bodywork-testcluster/python",
+        command=[sys.executable, "-c", script],
+        volume_mounts=[client.V1VolumeMount(name="scratch", mount_path="/scratch")],
+    )
+    made = deployment("crash", container)
+    made.spec.template.spec.volumes = [
+        client.V1Volume(name="scratch", empty_dir=client.V1EmptyDirVolumeSource())
+    ]
+    kube.apps.create_namespaced_deployment(kube.namespace, made)
+
+    def restarted() -> str | None:
+        for pod in kube.pods("app=crash"):
+            for status in pod.status.container_statuses or []:
+                if status.restart_count >= 1 and status.state.running:
+                    return str(pod.metadata.name)
+        return None
+
+    pod = wait_for("the crashing container to restart", restarted, timeout=60)
+    failed = last_failure(cluster, kube.namespace, pod, "stage")
+    assert failed is not None
+    assert failed["message"] == "cell 1 raised OSError: no model"
+    # nothing said, or no such pod: nothing to tell, and no error
+    assert last_failure(cluster, kube.namespace, "no-such-pod", "stage") is None
 
 
 # -- 6. pods that cannot run fail fast, with their reason ----------------------------------------

@@ -26,7 +26,7 @@ from typing import Any
 from bodywork_jupyter.backends.kubernetes import outcomes, pods
 from bodywork_jupyter.backends.kubernetes.cluster import Cluster
 from bodywork_jupyter.backends.kubernetes.handle import API_VERSIONS, KubeHandle, service_url
-from bodywork_jupyter.backends.kubernetes.logs import LogFollower
+from bodywork_jupyter.backends.kubernetes.logs import LogFollower, last_failure
 from bodywork_jupyter.backends.kubernetes.notebooks import NotebookKeeper
 from bodywork_jupyter.backends.kubernetes.watching import AttemptStreams, current, until_pods_go
 from bodywork_jupyter.engine.backend import Attempt, EventSink, HandleRef, Outcome, StopReason
@@ -239,6 +239,13 @@ class KubernetesBackend:
                     self._follow(handle, streams.pods.values())
                     problem = _pod_problem(streams.pods.values(), service=True)
                     if problem is not None:  # the engine stops it
+                        if (
+                            handle.runner_failed is None
+                            and problem.k8s_reason == "CrashLoopBackOff"
+                        ):
+                            handle.runner_failed = await asyncio.to_thread(
+                                last_failure, self.cluster, handle.namespace, problem.pod, CONTAINER
+                            )
                         return outcomes.pod_outcome(problem, handle.runner_failed)
                     continue
                 deployment = current(change, handle.uid)

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: Connections lost (or refused while the container starts) before following gives up.
 MAX_RECONNECTS = 5
+#: Lines of a crashed container's log searched for the runner's last word.
+TAIL_LINES = 200
 
 
 class LogFollower:
@@ -130,3 +132,25 @@ class LogFollower:
             self._response = None
             with contextlib.suppress(Exception):
                 response.release_conn()
+
+
+def last_failure(
+    cluster: Cluster, namespace: str, pod: str, container: str
+) -> dict[str, Any] | None:
+    """The runner's ``stage.failed`` event in the log of ``container``'s previous run, if any.
+
+    A service crashing in a loop may crash before its log is followed (a loaded node):
+    what its runner said is then only in the terminated container's log (``previous``)."""
+    try:
+        text = cluster.core.read_namespaced_pod_log(
+            pod, namespace, container=container, previous=True, tail_lines=TAIL_LINES
+        )
+    except Exception as exc:  # no previous container (yet), or the pod is gone
+        log.debug("previous log of pod %s: %r", pod, exc)
+        return None
+    failed = None
+    for line in str(text or "").splitlines():
+        event = parse_event(line)
+        if event is not None and event.get("event") == "stage.failed":
+            failed = event
+    return failed
