@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, TextIO
 
@@ -21,8 +22,32 @@ STDERR_TAIL_LINES = 200
 _EXCEPTION_CHARS = 240
 
 
+#: Linux's prctl option: a signal the child gets when the thread that started it ends
+_PR_SET_PDEATHSIG = 1
+try:  # loaded before any fork: the child only calls it
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    _LIBC = None
+
+
+def _end_with(parent: int) -> Callable[[], None]:
+    """In the child, before its program starts: SIGKILL once ``parent`` (this runner) is
+    gone. The child has a session of its own, so a force-killed runner's group kill does
+    not reach it; without this a module service would outlive its runner, holding its
+    port. A parent already gone by then: the child ends at once."""
+
+    def set_death_signal() -> None:
+        if _LIBC is not None:
+            _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return set_death_signal
+
+
 class Child:
-    """``command`` in its own session (so a stop reaches its whole process group)."""
+    """``command`` in its own session (so a stop reaches its whole process group), ended
+    with the runner."""
 
     def __init__(self, command: Sequence[str], cwd: Path, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
@@ -33,6 +58,7 @@ class Child:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_end_with(os.getpid()),
         )
         assert self.process.stdout is not None and self.process.stderr is not None
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)

@@ -228,3 +228,37 @@ def test_only_the_modules_own_listener_makes_it_ready(tmp_path: Path, background
     assert failed and failed[0]["message"].startswith("the service serve.py exited with code 3")
     assert f"port {port} is in use by pid {os.getpid()}" in failed[0]["message"]
     assert f"port {port} is in use by pid {os.getpid()}" in "".join(runner.stderr)  # the warning
+
+
+def test_a_module_service_ends_with_a_force_killed_runner(tmp_path: Path, background: list) -> None:
+    """The module has a session of its own (a stop reaches its whole group), so nothing
+    else would end it when its runner is SIGKILLed: left running, it would hold the port
+    of the next deploy."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "serve.py").write_text(FLASK_SERVICE)
+    port = free_port()
+    spec = make_spec(
+        project,
+        "serve.py",
+        tmp_path,
+        kind="service",
+        args=[str(port)],
+        service={"port": port, "host": "127.0.0.1"},
+    )
+    runner = RunningRunner(spec, tmp_path)
+    background.append(runner)
+    runner.wait_for("service.ready", timeout=30)
+    children = Path(f"/proc/{runner.process.pid}/task/{runner.process.pid}/children")
+    (module,) = (int(pid) for pid in children.read_text().split())
+
+    runner.process.kill()
+    runner.process.wait(timeout=10)
+
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{module}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status = Path(f"/proc/{module}/status")
+    assert not status.exists() or "State:\tZ" in status.read_text(), "the module outlived it"
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "its port still answers"
