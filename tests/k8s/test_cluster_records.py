@@ -149,6 +149,9 @@ def test_the_reader_returns_what_the_writer_recorded(
     assert [r.id for r in reader.runs("iris")] == [second, run_id]
     assert [r.id for r in reader.runs("other_pipeline")] == [other]
     assert [r.id for r in reader.runs(limit=2)] == [second, other]
+    # the newest deployed one, behind a newer run in another state (limit counts after it)
+    assert [r.id for r in reader.runs("iris", limit=1, status="deployed")] == [run_id]
+    assert reader.runs("other_pipeline", status="deployed") == []
     assert all(r.plan == {} for r in reader.runs())
     with_plans = reader.runs("iris", with_plan=True)
     assert [r.plan for r in with_plans] == [iris_plan(), iris_plan()]
