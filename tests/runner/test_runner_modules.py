@@ -107,7 +107,8 @@ if __name__ == "__main__":
 """
 
 
-def test_a_flask_module_service_runs_until_sigterm(tmp_path: Path, background: list) -> None:
+def _flask_service(tmp_path: Path, background: list[RunningRunner]) -> tuple[RunningRunner, int]:
+    """FLASK_SERVICE as a module service stage on a free port, started in the background."""
     project = tmp_path / "project"
     project.mkdir()
     (project / "serve.py").write_text(FLASK_SERVICE)
@@ -122,6 +123,11 @@ def test_a_flask_module_service_runs_until_sigterm(tmp_path: Path, background: l
     )
     runner = RunningRunner(spec, tmp_path)
     background.append(runner)
+    return runner, port
+
+
+def test_a_flask_module_service_runs_until_sigterm(tmp_path: Path, background: list) -> None:
+    runner, port = _flask_service(tmp_path, background)
     ready = runner.wait_for("service.ready", timeout=30)
     assert ready["url"] == f"http://127.0.0.1:{port}"
 
@@ -234,20 +240,7 @@ def test_a_module_service_ends_with_a_force_killed_runner(tmp_path: Path, backgr
     """The module has a session of its own (a stop reaches its whole group), so nothing
     else would end it when its runner is SIGKILLed: left running, it would hold the port
     of the next deploy."""
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "serve.py").write_text(FLASK_SERVICE)
-    port = free_port()
-    spec = make_spec(
-        project,
-        "serve.py",
-        tmp_path,
-        kind="service",
-        args=[str(port)],
-        service={"port": port, "host": "127.0.0.1"},
-    )
-    runner = RunningRunner(spec, tmp_path)
-    background.append(runner)
+    runner, port = _flask_service(tmp_path, background)
     runner.wait_for("service.ready", timeout=30)
     children = Path(f"/proc/{runner.process.pid}/task/{runner.process.pid}/children")
     (module,) = (int(pid) for pid in children.read_text().split())
