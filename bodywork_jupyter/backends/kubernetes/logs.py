@@ -142,14 +142,25 @@ def last_failure(
     A service crashing in a loop may crash before its log is followed (a loaded node):
     what its runner said is then only in the terminated container's log (``previous``)."""
     try:
-        text = cluster.core.read_namespaced_pod_log(
-            pod, namespace, container=container, previous=True, tail_lines=TAIL_LINES
+        # raw bytes, as stage_logs reads a log: preloaded, the client would try the text
+        # as JSON first
+        response: Any = cluster.core.read_namespaced_pod_log(
+            pod,
+            namespace,
+            container=container,
+            previous=True,
+            tail_lines=TAIL_LINES,
+            _preload_content=False,
         )
+        try:
+            text = (response.data or b"").decode("utf-8", errors="replace")
+        finally:
+            response.release_conn()
     except Exception as exc:  # no previous container (yet), or the pod is gone
         log.debug("previous log of pod %s: %r", pod, exc)
         return None
     failed = None
-    for line in str(text or "").splitlines():
+    for line in text.splitlines():
         event = parse_event(line)
         if event is not None and event.get("event") == "stage.failed":
             failed = event
